@@ -1,0 +1,217 @@
+"""The engine: one forward pass, batched gradients, and a CAM per input and class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gradcam_core.hooks import forward_hook, model_device
+from gradcam_core.layers import _require_eval, resolve_layer
+from gradcam_core.methods import METHODS, eigencam
+from gradcam_core.scorecam import scorecam
+
+__all__ = ["CamResult", "compute_cam"]
+
+Classes = Sequence[int] | Sequence[Sequence[int]] | Tensor | None
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """What :func:`compute_cam` found. All tensors are detached and on the CPU.
+
+    Attributes:
+        maps: [N, K, h, w] float32, non-negative, at the layer's resolution, not normalised.
+        classes: [N, K] the class each map explains.
+        logits: [N, num_classes] the model's raw output.
+        layer: the target layer's name.
+        method: the method's name (a key of :data:`gradcam_core.METHODS`).
+        warnings: plain-language notes on maps that would otherwise mislead, such as a layer that
+            receives no gradient or a map that is zero everywhere.
+    """
+
+    maps: Tensor
+    classes: Tensor
+    logits: Tensor
+    layer: str
+    method: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def probabilities(self) -> Tensor:
+        """Softmax of the logits, [N, num_classes]."""
+        return torch.softmax(self.logits, dim=1)
+
+
+@dataclass
+class _Capture:
+    """The target layer's output from the last time it ran in this forward pass."""
+
+    leaf: Tensor | None = None
+    passed_on: Tensor | None = None
+    clone_fn: Any = None
+    calls: int = 0
+
+    def __call__(self, _module: nn.Module, output: Any) -> Tensor:
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise ValueError(
+                f"the layer's output is {shape}, not a 4-D map [N, C, h, w]: choose a layer from list_layers()"
+            )
+        # Everything before the layer ran without autograd; from here on record a graph, so that
+        # backward runs only from the logits down to this layer (grad mode is per thread).
+        torch.set_grad_enabled(True)
+        self.leaf = output.detach().requires_grad_(True)
+        # Hand the network a copy: an in-place op after the layer (VGG's and DenseNet's ReLU)
+        # then rewrites the copy, never the leaf, and autograd stays valid.
+        self.passed_on = self.leaf.clone()
+        self.clone_fn = self.passed_on.grad_fn
+        self.calls += 1
+        return self.passed_on
+
+    def target(self) -> Tensor:
+        """The tensor whose activations and gradients define the map.
+
+        This is the layer's output, except when the network rectifies that output in place
+        straight away (``F.relu(x, inplace=True)`` or ``nn.ReLU(inplace=True)``): then the
+        rectified tensor is what the rest of the network consumes, and it is used instead.
+        So DenseNet's ``features.norm5`` gives the map of ReLU(norm5), which is what the
+        classifier pools, and a VGG conv gives the same map as the ReLU that follows it.
+        """
+        assert self.leaf is not None and self.passed_on is not None
+        fn = self.passed_on.grad_fn
+        rectified = type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
+        if rectified and fn.next_functions[0][0] is self.clone_fn:
+            return self.passed_on
+        return self.leaf
+
+
+def compute_cam(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str,
+    classes: Classes = None,
+    method: str = "gradcam",
+    *,
+    batch_size: int = 32,
+) -> CamResult:
+    """Explain a batch of images with a class activation map at one layer.
+
+    The model is run once. For gradient methods, the K class logits are differentiated with
+    respect to the layer's activations in one batched backward pass that stops at the layer:
+    no parameter gradient is computed. The model is left exactly as it was (no hooks, no
+    ``.grad``, the same flags and mode), and concurrent calls from several threads on one
+    model are safe.
+
+    Args:
+        model: a classifier in eval mode returning logits [N, num_classes].
+        inputs: preprocessed images [N, C, H, W]; moved to the model's device.
+        layer: the target layer's name (see :func:`gradcam_core.list_layers`).
+        classes: ``None`` explains each input's own top-1 class (K = 1); a list of K class
+            indices explains those classes for every input; an [N, K] nested list or tensor
+            gives each input its own classes.
+        method: a key of :data:`gradcam_core.METHODS`.
+        batch_size: masked images per forward pass, for Score-CAM.
+
+    Returns:
+        A :class:`CamResult` on the CPU.
+
+    Raises:
+        ValueError: an unknown method or layer, bad input shape, out-of-range class, a model in
+            training mode or one that does not return a logits tensor.
+
+    Example:
+        >>> result = compute_cam(model, batch, "layer4", classes=[281, 285])
+        >>> result.maps.shape  # [N, 2, 7, 7]
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}': use one of {', '.join(METHODS)}")
+    spec = METHODS[method]
+    _require_eval(model)
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
+    module = resolve_layer(model, layer)
+    device = model_device(model)
+    capture = _Capture()
+    notes: list[str] = []
+    with ExitStack() as stack:
+        if torch.is_inference_mode_enabled():
+            stack.enter_context(torch.inference_mode(False))
+        x = inputs.detach().to(device=device, dtype=torch.float32)
+        if x.is_inference():
+            x = x.clone()  # inference tensors cannot take part in autograd
+        with forward_hook(module, capture), torch.no_grad():
+            logits = model(x)
+        if capture.calls == 0:
+            raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
+        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise ValueError("the model must return a logits tensor [N, num_classes]; wrap models that return more")
+        targets = _resolve_classes(classes, logits.detach())
+        target = capture.target()
+        acts = target.detach()
+        if spec.kind == "gradient":
+            assert spec.combine is not None
+            grads = _class_gradients(logits, target, targets)
+            if not grads.any():
+                notes.append(
+                    f"layer '{layer}' receives no gradient for the chosen class(es): its output does not "
+                    "reach the logits; try an earlier layer"
+                )
+            maps = spec.combine(acts, grads)
+        elif spec.kind == "score":
+            maps = scorecam(model, x, acts, targets, batch_size)
+        else:
+            maps = eigencam(acts, targets.shape[1])
+        scores = logits.detach().float().cpu()
+        del logits, target, capture  # free the graph before returning
+    maps = maps.permute(1, 0, 2, 3).float().cpu().contiguous()
+    if not notes:
+        notes.extend(_zero_map_notes(maps, targets.cpu(), spec.label))
+    return CamResult(maps, targets.cpu(), scores, layer, method, tuple(notes))
+
+
+def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
+    """Turn the ``classes`` argument into an [N, K] index tensor, checking every index."""
+    n, num_classes = logits.shape
+    if classes is None:
+        return logits.argmax(dim=1, keepdim=True)
+    idx = torch.as_tensor(classes, dtype=torch.long, device=logits.device)
+    if idx.dim() == 1:
+        idx = idx[None].expand(n, -1)
+    if idx.dim() != 2 or idx.shape[0] != n or idx.shape[1] == 0:
+        raise ValueError(
+            f"`classes` must be a list of class indices or one list per input ({n} inputs), got shape {tuple(idx.shape)}"
+        )
+    bad = idx[(idx < 0) | (idx >= num_classes)]
+    if bad.numel():
+        raise ValueError(f"class index {int(bad[0])} is out of range: the model has classes 0 to {num_classes - 1}")
+    return idx.contiguous()
+
+
+def _class_gradients(logits: Tensor, target: Tensor, classes: Tensor) -> Tensor:
+    """Gradients [K, N, C, h, w] of each chosen logit with respect to ``target``, in one backward pass."""
+    k = classes.shape[1]
+    # One-hot rows select logit classes[n, j] of input n for the j-th backward; inputs do not
+    # interact in an eval-mode network, so all N inputs share each backward.
+    onehot = torch.zeros(k, *logits.shape, dtype=logits.dtype, device=logits.device)
+    onehot.scatter_(2, classes.T[:, :, None], 1.0)
+    if k == 1:
+        (grad,) = torch.autograd.grad(logits, target, grad_outputs=onehot[0], allow_unused=True)
+        return torch.zeros_like(target)[None] if grad is None else grad[None]
+    (grads,) = torch.autograd.grad(logits, target, grad_outputs=onehot, is_grads_batched=True, allow_unused=True)
+    return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device) if grads is None else grads
+
+
+def _zero_map_notes(maps: Tensor, classes: Tensor, label: str) -> list[str]:
+    """Say which maps are zero everywhere, rather than let them pass as "nothing found"."""
+    empty = (maps.flatten(2).amax(dim=2) <= 0).nonzero().tolist()
+    return [
+        f"the {label} map of image {i} for class {int(classes[i, j])} is zero everywhere: all the evidence "
+        "at this layer is negative for that class; try another layer or method"
+        for i, j in empty
+    ]

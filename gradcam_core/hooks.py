@@ -1,0 +1,46 @@
+"""Forward hooks that live for one call and see only the calling thread.
+
+A model cached by the app is shared by every session, and each session runs in its own
+thread. A hook registered by one call must therefore ignore forward passes that other threads
+run on the same model at the same time: each hook here checks the thread it was made for.
+Hooks are removed when the ``with`` block ends, whether it succeeds or raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["HookFn", "forward_hook", "model_device"]
+
+#: ``fn(module, output) -> replacement or None``, as for ``register_forward_hook``.
+HookFn = Callable[[nn.Module, Any], Any]
+
+
+@contextmanager
+def forward_hook(module: nn.Module, fn: HookFn) -> Iterator[None]:
+    """Run ``fn`` on ``module``'s output for forward passes made by this thread, inside the block."""
+    owner = threading.get_ident()
+
+    def hook(mod: nn.Module, _args: Any, output: Any) -> Any:
+        if threading.get_ident() != owner:
+            return None
+        return fn(mod, output)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (the CPU for a model with neither)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

@@ -1,0 +1,90 @@
+"""Finding the layers of a model that produce spatial maps, and resolving layer names."""
+
+from __future__ import annotations
+
+import difflib
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradcam_core.hooks import forward_hook, model_device
+
+__all__ = ["LayerInfo", "list_layers", "resolve_layer"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerInfo:
+    """A module whose output is a spatial map.
+
+    Attributes:
+        name: the module's name, as in ``model.named_modules()``.
+        type: the module's class name, e.g. ``"Conv2d"``.
+        shape: its output's (channels, height, width) for the probed input size.
+    """
+
+    name: str
+    type: str
+    shape: tuple[int, int, int]
+
+    def __str__(self) -> str:
+        c, h, w = self.shape
+        return f"{self.name} ({self.type}, {c}×{h}×{w})"
+
+
+def list_layers(model: nn.Module, input_size: int | tuple[int, int]) -> list[LayerInfo]:
+    """List every module whose output is a 4-D spatial map, in execution order.
+
+    One dry forward pass on a zero image of ``input_size`` (an int for square inputs, or
+    (height, width)) records each module's output shape. Maps of 1×1 are left out: they have
+    no spatial extent to explain. A module called more than once reports its last call.
+
+    Raises:
+        ValueError: the model is in training mode (a dry pass would change its BatchNorm statistics).
+    """
+    _require_eval(model)
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    types = {module: type(module).__name__ for module in model.modules()}
+
+    def recorder(name: str) -> Any:
+        def record(_module: nn.Module, output: Any) -> None:
+            if isinstance(output, torch.Tensor):
+                shapes.pop(name, None)  # re-insert: dict order becomes order of last call
+                shapes[name] = tuple(output.shape)
+
+        return record
+
+    named = [(name, module) for name, module in model.named_modules() if name]
+    with ExitStack() as stack, torch.no_grad():
+        for name, module in named:
+            stack.enter_context(forward_hook(module, recorder(name)))
+        model(torch.zeros(1, 3, height, width, device=model_device(model)))
+    modules = dict(named)
+    return [
+        LayerInfo(name, types[modules[name]], (shape[1], shape[2], shape[3]))
+        for name, shape in shapes.items()
+        if len(shape) == 4 and shape[2] * shape[3] > 1
+    ]
+
+
+def resolve_layer(model: nn.Module, name: str) -> nn.Module:
+    """Return the submodule called ``name``.
+
+    Raises:
+        ValueError: no such module; the message suggests the closest real names.
+    """
+    modules = dict(model.named_modules())
+    if name and name in modules:
+        return modules[name]
+    close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see list_layers() for valid names"
+    raise ValueError(f"unknown layer '{name}'{hint}")
+
+
+def _require_eval(model: nn.Module) -> None:
+    """Refuse a model in training mode: running it would change its state."""
+    if model.training:
+        raise ValueError("the model is in training mode; call model.eval() first")

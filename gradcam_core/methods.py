@@ -1,0 +1,111 @@
+"""The CAM methods: how activations (and gradients) at one layer become a class heat-map.
+
+Shapes used throughout: activations ``A`` are [N, C, h, w]; gradients ``G`` of K class logits
+with respect to ``A`` are [K, N, C, h, w]. Every combiner returns maps [K, N, h, w], rectified.
+Score-CAM, which needs extra forward passes rather than gradients, lives in
+:mod:`gradcam_core.scorecam`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = ["METHODS", "Method", "eigencam", "gradcam", "gradcam_plus_plus", "hirescam", "layercam", "xgradcam"]
+
+_EPS = 1e-7
+
+
+def gradcam(acts: Tensor, grads: Tensor) -> Tensor:
+    """Grad-CAM (Selvaraju et al., ICCV 2017): channel weights are the spatial mean of the gradient."""
+    weights = grads.mean(dim=(-2, -1))
+    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+
+
+def gradcam_plus_plus(acts: Tensor, grads: Tensor) -> Tensor:
+    """Grad-CAM++ (Chattopadhyay et al., WACV 2018): pixel-weighted positive gradients.
+
+    Uses the paper's closed form for an exponential class score, in which the higher-order
+    derivatives reduce to powers of the first: α = G² / (2G² + ΣA·G³), w = Σ α·ReLU(G).
+    """
+    g2, g3 = grads.pow(2), grads.pow(3)
+    denom = 2 * g2 + acts.sum(dim=(-2, -1))[None, :, :, None, None] * g3
+    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
+    weights = (alpha * torch.relu(grads)).sum(dim=(-2, -1))
+    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+
+
+def xgradcam(acts: Tensor, grads: Tensor) -> Tensor:
+    """XGrad-CAM (Fu et al., BMVC 2020): weights are activation-weighted gradient sums."""
+    weights = (grads * acts).sum(dim=(-2, -1)) / (acts.sum(dim=(-2, -1)) + _EPS)
+    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+
+
+def layercam(acts: Tensor, grads: Tensor) -> Tensor:
+    """LayerCAM (Jiang et al., IEEE TIP 2021): each location weighted by its own positive gradient."""
+    return torch.relu((torch.relu(grads) * acts).sum(dim=2))
+
+
+def hirescam(acts: Tensor, grads: Tensor) -> Tensor:
+    """HiResCAM (Draelos & Carin, 2020): element-wise gradient × activation, summed over channels."""
+    return torch.relu((grads * acts).sum(dim=2))
+
+
+def eigencam(acts: Tensor, num_classes: int) -> Tensor:
+    """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): the activations' first principal component.
+
+    The map is class-independent, so the same map is returned for all ``num_classes`` targets.
+    The activations [C, h·w] of each input are centred per channel before the SVD; the component's
+    sign is chosen so it correlates positively with the summed activation, then rectified.
+    """
+    n, c, h, w = acts.shape
+    out = torch.empty(n, h * w, dtype=acts.dtype, device=acts.device)
+    for i in range(n):
+        x = acts[i].reshape(c, h * w).T
+        x = x - x.mean(dim=0, keepdim=True)
+        _, _, vh = torch.linalg.svd(x, full_matrices=False)
+        proj = x @ vh[0]
+        total = acts[i].sum(dim=0).flatten()
+        if torch.dot(proj, total - total.mean()) < 0:
+            proj = -proj
+        out[i] = proj
+    return torch.relu(out).reshape(1, n, h, w).expand(num_classes, n, h, w)
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A CAM method as the engine runs it.
+
+    Attributes:
+        name: the key in :data:`METHODS`.
+        label: a human-readable name.
+        kind: ``"gradient"`` (needs gradients of the class logits), ``"activation"`` (the
+            forward pass alone) or ``"score"`` (extra forward passes on masked inputs).
+        combine: for gradient methods, the function (A, G) -> maps.
+        citation: the paper.
+    """
+
+    name: str
+    label: str
+    kind: Literal["gradient", "activation", "score"]
+    citation: str
+    combine: Callable[[Tensor, Tensor], Tensor] | None = None
+
+
+#: Every method :func:`gradcam_core.compute_cam` accepts, by name.
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("gradcam", "Grad-CAM", "gradient", "Selvaraju et al., ICCV 2017", gradcam),
+        Method("gradcam++", "Grad-CAM++", "gradient", "Chattopadhyay et al., WACV 2018", gradcam_plus_plus),
+        Method("xgradcam", "XGrad-CAM", "gradient", "Fu et al., BMVC 2020", xgradcam),
+        Method("layercam", "LayerCAM", "gradient", "Jiang et al., IEEE TIP 2021", layercam),
+        Method("hirescam", "HiResCAM", "gradient", "Draelos & Carin, arXiv:2011.08891, 2020", hirescam),
+        Method("scorecam", "Score-CAM", "score", "Wang et al., CVPR Workshops 2020"),
+        Method("eigencam", "Eigen-CAM", "activation", "Muhammad & Yeasin, IJCNN 2020"),
+    )
+}

@@ -1,0 +1,232 @@
+"""The model registry: which classifiers the app offers, and loading them ready to explain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torchvision import models as tvm
+
+from gradcam_core.regions import Box
+from gradcam_core.weights import (
+    Progress,
+    WeightsUnavailable,
+    download,
+    hub_checkpoint_dir,
+    read_state_dict,
+    sha256_of,
+    strict_load,
+)
+
+__all__ = ["LoadedModel", "ModelSpec", "list_models", "load_model", "model_spec", "weights_path"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one registered model.
+
+    Attributes:
+        name: the registry key.
+        build: makes the architecture with random weights.
+        preprocess: PIL image -> float tensor [3, H, W].
+        categories: the class names, in output order.
+        default_layer: the layer explained unless the user picks another.
+        input_size: the (height, width) the model is fed.
+        resize: the shorter side the image is resized to before a centre crop of
+            ``input_size``; ``None`` when the whole image is resized to ``input_size``.
+        weights_url: where pretrained weights download from (``None``: not downloadable).
+        weights_file: the pretrained weights' file; a bare name lives in the hub cache.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    preprocess: Callable[[Image.Image], Tensor]
+    categories: tuple[str, ...]
+    default_layer: str
+    input_size: tuple[int, int]
+    resize: int | None
+    weights_url: str | None
+    weights_file: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to explain: eval mode, parameters frozen, with its preprocessing and labels.
+
+    Attributes:
+        name: the registry key.
+        model: the network.
+        preprocess: PIL image -> float tensor [3, H, W] (the weights' own transforms).
+        categories: class names in output order.
+        default_layer: the layer explained unless another is chosen.
+        input_size: (height, width) of the model input.
+        resize: see :attr:`ModelSpec.resize`.
+        weights: where the weights came from: a file path, or ``"random"``.
+        weights_sha256: the weights file's SHA-256 (``None`` for random weights).
+    """
+
+    name: str
+    model: nn.Module
+    preprocess: Callable[[Image.Image], Tensor]
+    categories: list[str]
+    default_layer: str
+    input_size: tuple[int, int]
+    resize: int | None
+    weights: str
+    weights_sha256: str | None = field(default=None)
+
+    @property
+    def trained(self) -> bool:
+        """False for random weights: anything shown from such a model must say it is untrained."""
+        return self.weights != "random"
+
+    def input_region(self, image_size: tuple[int, int]) -> Box:
+        """The part of an image of ``image_size`` = (width, height) that the model actually sees.
+
+        ImageNet preprocessing resizes the shorter side and crops the centre, so a map covers
+        only that central box; :func:`gradcam_core.paste_map` places it there on the photo.
+        """
+        width, height = image_size
+        if self.resize is None:
+            return Box(0, 0, width, height)
+        scale = self.resize / min(width, height)
+        crop_h, crop_w = (min(s / scale, full) for s, full in zip(self.input_size, (height, width), strict=True))
+        return Box(round((width - crop_w) / 2), round((height - crop_h) / 2), round(crop_w), round(crop_h))
+
+
+def _torchvision(name: str, default_layer: str) -> ModelSpec:
+    """A spec for a torchvision ImageNet classifier, using its DEFAULT weights' metadata."""
+    weights = tvm.get_model_weights(name).DEFAULT
+    transforms = weights.transforms()
+    return ModelSpec(
+        name=name,
+        build=lambda: tvm.get_model(name, weights=None),
+        preprocess=transforms,
+        categories=tuple(weights.meta["categories"]),
+        default_layer=default_layer,
+        input_size=(transforms.crop_size[0], transforms.crop_size[0]),
+        resize=transforms.resize_size[0],
+        weights_url=weights.url,
+        weights_file=weights.url.rsplit("/", 1)[-1],
+    )
+
+
+def _registry() -> dict[str, ModelSpec]:
+    """Every registered model, in the order the app lists them."""
+    specs = [
+        _torchvision("vgg16", "features.29"),  # the last conv's ReLU, 14×14 at 224
+        _torchvision("vgg19", "features.35"),
+        _torchvision("densenet121", "features.norm5"),  # rectified in forward: see compute_cam
+        _torchvision("densenet201", "features.norm5"),
+        _torchvision("resnet18", "layer4"),
+        _torchvision("resnet50", "layer4"),
+        _torchvision("mobilenet_v2", "features.18"),
+        _torchvision("mobilenet_v3_large", "features.16"),
+        _torchvision("efficientnet_b0", "features.8"),
+        _torchvision("convnext_tiny", "features.7"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+def list_models() -> list[str]:
+    """The names :func:`load_model` accepts, the offline demo model first."""
+    return list(_registry())
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry for ``name``.
+
+    Raises:
+        ValueError: no model of that name; the message lists the valid ones.
+    """
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(f"unknown model '{name}': use one of {', '.join(registry)}")
+    return registry[name]
+
+
+def weights_path(name: str) -> Path:
+    """Where the pretrained weights of ``name`` are read from (they may not be there yet)."""
+    file = Path(model_spec(name).weights_file)
+    return file if file.is_absolute() else hub_checkpoint_dir() / file
+
+
+def load_model(
+    name: str,
+    weights: str | Path = "pretrained",
+    *,
+    device: str | torch.device = "auto",
+    download_missing: bool = True,
+    progress: Progress | None = None,
+    weights_url: str | None = None,
+) -> LoadedModel:
+    """Build a registered model with its weights, in eval mode with all parameters frozen.
+
+    Args:
+        name: one of :func:`list_models`.
+        weights: ``"pretrained"`` (torchvision's hub cache, honouring ``TORCH_HOME``, downloaded
+            when missing and ``download_missing``), ``"random"`` (untrained; for layout and tests)
+            or a path to a state_dict file (read with ``weights_only=True``).
+        device: ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"``, ...
+        download_missing: allow a download of missing pretrained weights.
+        progress: called as ``progress(bytes_done, bytes_total)`` while downloading.
+        weights_url: download from here instead of the registered URL (a mirror).
+
+    Raises:
+        ValueError: an unknown model name.
+        WeightsUnavailable: pretrained weights are not on disk and cannot be downloaded.
+        CheckpointError: a weights file is unreadable, unsafe or does not fit the architecture.
+    """
+    spec = model_spec(name)
+    model = spec.build()
+    sha256: str | None = None
+    if weights == "random":
+        source = "random"
+    else:
+        path = Path(weights) if weights != "pretrained" else weights_path(name)
+        if weights == "pretrained" and not path.is_file():
+            path = _fetch(spec, path, download_missing, progress, weights_url)
+        strict_load(model, _remap_legacy_keys(read_state_dict(path)), f"'{path.name}'")
+        source, sha256 = str(path), sha256_of(path)
+    target = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    model = model.to(target).eval().requires_grad_(False)
+    return LoadedModel(
+        name=spec.name,
+        model=model,
+        preprocess=spec.preprocess,
+        categories=list(spec.categories),
+        default_layer=spec.default_layer,
+        input_size=spec.input_size,
+        resize=spec.resize,
+        weights=source,
+        weights_sha256=sha256,
+    )
+
+
+def _fetch(spec: ModelSpec, path: Path, allowed: bool, progress: Progress | None, url: str | None) -> Path:
+    """Download missing pretrained weights, or explain how to supply them."""
+    how = (
+        f"Pretrained weights for {spec.name} are not on this machine: expected {path.name} in {path.parent}. "
+        f"To add them, copy {path.name} into that folder, or set TORCH_HOME to a folder whose "
+        f"hub/checkpoints holds it, or pass the file's path as `weights`."
+    )
+    url = url or spec.weights_url
+    if not allowed or url is None:
+        raise WeightsUnavailable(how)
+    try:
+        return download(url, path, progress)
+    except WeightsUnavailable as exc:
+        raise WeightsUnavailable(f"{how} (The download failed: {exc})") from exc
+
+
+_LEGACY_DENSENET = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _remap_legacy_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename old DenseNet keys (``norm.1.weight`` -> ``norm1.weight``), as torchvision's own loader does."""
+    return {(_LEGACY_DENSENET.sub(r"\1\2", k)): v for k, v in state.items()}

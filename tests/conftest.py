@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny seeded networks, hook counting, and the shared photo folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class TinyNet(nn.Module):
+    """Conv-ReLU-Conv-ReLU(inplace) features, global average pooling and a linear head."""
+
+    def __init__(self, num_classes: int = 5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(6, 8, 3, padding=1, stride=2),
+            nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)).flatten(1))
+
+
+@pytest.fixture
+def tiny() -> TinyNet:
+    torch.manual_seed(0)
+    return TinyNet().eval()
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+
+
+def hook_count(model: nn.Module) -> int:
+    """All forward, pre-forward and backward hooks on every module of ``model``."""
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks)
+        for m in model.modules()
+    )
+
+
+@pytest.fixture
+def shared_images() -> Path:
+    folder = SHARED / "images"
+    if not folder.is_dir():
+        pytest.skip("../shared/images is not present on this machine")
+    return folder
