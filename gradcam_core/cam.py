@@ -54,7 +54,6 @@ class _Capture:
     leaf: Tensor | None = None
     passed_on: Tensor | None = None
     clone_fn: Any = None
-    calls: int = 0
 
     def __call__(self, _module: nn.Module, output: Any) -> Tensor:
         if not isinstance(output, Tensor) or output.dim() != 4:
@@ -70,7 +69,6 @@ class _Capture:
         # then rewrites the copy, never the leaf, and autograd stays valid.
         self.passed_on = self.leaf.clone()
         self.clone_fn = self.passed_on.grad_fn
-        self.calls += 1
         return self.passed_on
 
     def target(self) -> Tensor:
@@ -82,7 +80,8 @@ class _Capture:
         So DenseNet's ``features.norm5`` gives the map of ReLU(norm5), which is what the
         classifier pools, and a VGG conv gives the same map as the ReLU that follows it.
         """
-        assert self.leaf is not None and self.passed_on is not None
+        if self.leaf is None or self.passed_on is None:
+            raise RuntimeError("the target layer has not run yet")
         fn = self.passed_on.grad_fn
         rectified = type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
         if rectified and fn.next_functions[0][0] is self.clone_fn:
@@ -147,15 +146,14 @@ def compute_cam(
             x = x.clone()  # inference tensors cannot take part in autograd
         with forward_hook(module, capture), torch.no_grad():
             logits = model(x)
-        if capture.calls == 0:
+        if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError("the model must return a logits tensor [N, num_classes]; wrap models that return more")
         targets = _resolve_classes(classes, logits.detach())
         target = capture.target()
         acts = target.detach()
-        if spec.kind == "gradient":
-            assert spec.combine is not None
+        if spec.combine is not None:  # the gradient methods
             grads = _class_gradients(logits, target, targets)
             if not grads.any():
                 notes.append(
@@ -185,7 +183,8 @@ def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
         idx = idx[None].expand(n, -1)
     if idx.dim() != 2 or idx.shape[0] != n or idx.shape[1] == 0:
         raise ValueError(
-            f"`classes` must be a list of class indices or one list per input ({n} inputs), got shape {tuple(idx.shape)}"
+            "`classes` must be a list of class indices or one list per input "
+            f"({n} inputs), got shape {tuple(idx.shape)}"
         )
     bad = idx[(idx < 0) | (idx >= num_classes)]
     if bad.numel():

@@ -61,9 +61,7 @@ def load_image(data: bytes | str | Path) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise ImageError(f"this is not an image format that can be read; use one of {_READABLE}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(
-            f"the image data is damaged or truncated ({exc}): re-export or re-download the file"
-        ) from exc
+        raise ImageError(f"the image data is damaged or truncated ({exc}): re-export or re-download the file") from exc
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

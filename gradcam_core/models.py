@@ -224,7 +224,9 @@ def _fetch(spec: ModelSpec, path: Path, allowed: bool, progress: Progress | None
         raise WeightsUnavailable(f"{how} (The download failed: {exc})") from exc
 
 
-_LEGACY_DENSENET = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_LEGACY_DENSENET = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 
 
 def _remap_legacy_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -102,4 +102,3 @@ def paste_map(
     out = np.zeros((image_size[1], image_size[0]), dtype=np.float32)
     out[b.y : b.bottom, b.x : b.right] = cv2.resize(arr, (b.w, b.h), interpolation=cv2.INTER_LINEAR)
     return out
-

@@ -30,7 +30,7 @@ def scorecam(model: nn.Module, inputs: Tensor, acts: Tensor, classes: Tensor, ba
     """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be at least 1, got {batch_size}")
-    n, c, h, w = acts.shape
+    n, c = acts.shape[:2]
     maps = []
     with torch.no_grad():
         for i in range(n):

@@ -33,7 +33,7 @@ Progress = Callable[[int, int], None]
 _CHUNK = 1 << 20
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(RuntimeError):  # noqa: N818 - the name is part of the public API
     """Pretrained weights are neither on this machine nor downloadable; the message says how to add them."""
 
 
@@ -115,6 +115,10 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):
+            raise CheckpointError(
+                f"'{path.name}' is not a readable PyTorch checkpoint (its data is not a pickle)"
+            ) from exc
         raise CheckpointError(
             f"'{path.name}' was refused: it contains Python objects other than tensors, which could run "
             "code when loaded. Save the weights with torch.save(model.state_dict(), path)"
@@ -150,7 +154,8 @@ def strict_load(model: nn.Module, state: Mapping[str, Tensor], source: str) -> N
             if keys
         ]
         raise CheckpointError(
-            f"{source} does not fit the {type(model).__name__} architecture; " + "; ".join(parts)
+            f"{source} does not fit the {type(model).__name__} architecture; "
+            + "; ".join(parts)
             + ". Check that the file was saved from the same model."
         )
     model.load_state_dict(state)

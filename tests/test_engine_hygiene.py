@@ -1,0 +1,169 @@
+"""The engine leaves models untouched, is safe across threads, and never explains only one image."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from gradcam_core import compute_cam, list_layers, load_model
+from tests.conftest import TinyNet, hook_count
+
+
+def snapshot(model: nn.Module) -> tuple[list[bool], list[bool], list[object]]:
+    return (
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        [p.grad for p in model.parameters()],
+    )
+
+
+def test_model_is_exactly_as_before_after_success(tiny: TinyNet, images: torch.Tensor) -> None:
+    seen: list[torch.Size] = []
+    tiny.features[0].register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    before = snapshot(tiny)
+    compute_cam(tiny, images, "features.3", classes=[0, 1, 2])
+    assert hook_count(tiny) == 1, "only the caller's own hook remains"
+    assert len(seen) == 1, "the caller's hook still runs"
+    assert snapshot(tiny) == before
+    assert all(p.grad is None for p in tiny.parameters())
+
+
+@pytest.mark.parametrize(
+    ("layer", "classes", "message"),
+    [
+        ("head", None, "not a 4-D map"),  # fails inside the forward pass, in our hook
+        ("features.3", [99], "out of range"),  # fails after the forward pass
+        ("nope", None, "unknown layer"),
+    ],
+)
+def test_model_is_exactly_as_before_after_failure(
+    tiny: TinyNet, images: torch.Tensor, layer: str, classes: list[int] | None, message: str
+) -> None:
+    before = snapshot(tiny)
+    grad_mode = torch.is_grad_enabled()
+    with pytest.raises(ValueError, match=message):
+        compute_cam(tiny, images, layer, classes=classes)
+    assert hook_count(tiny) == 0
+    assert snapshot(tiny) == before
+    assert torch.is_grad_enabled() == grad_mode
+
+
+def test_no_parameter_gradient_and_no_backward_below_the_layer(images: torch.Tensor) -> None:
+    """A module whose backward raises sits below the target layer: the call must never reach it."""
+
+    class Tripwire(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+            raise AssertionError("backward went below the target layer")
+
+    class Guarded(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return Tripwire.apply(x)
+
+    torch.manual_seed(0)
+    net = TinyNet()
+    net.features.insert(0, Guarded())
+    net.eval()  # parameters still require grad: a caller's ordinary model
+    x = images.clone().requires_grad_(True)
+    result = compute_cam(net, x, "features.4", classes=[0, 1])
+    assert result.maps.amax() > 0
+    assert all(p.grad is None for p in net.parameters())
+    assert x.grad is None
+
+
+def test_works_under_no_grad_and_inference_mode(tiny: TinyNet, images: torch.Tensor) -> None:
+    expected = compute_cam(tiny, images, "features.3").maps
+    with torch.no_grad():
+        torch.testing.assert_close(compute_cam(tiny, images, "features.3").maps, expected)
+        assert not torch.is_grad_enabled()
+    with torch.inference_mode():
+        frozen = images.clone()  # an inference tensor
+        torch.testing.assert_close(compute_cam(tiny, frozen, "features.3").maps, expected)
+        assert torch.is_inference_mode_enabled()
+
+
+def test_training_mode_is_refused_not_changed(tiny: TinyNet, images: torch.Tensor) -> None:
+    tiny.train()
+    with pytest.raises(ValueError, match=r"model.eval\(\)"):
+        compute_cam(tiny, images, "features.3")
+    assert tiny.training
+
+
+def test_each_image_of_a_batch_gets_its_own_map(tiny: TinyNet, images: torch.Tensor) -> None:
+    batch = compute_cam(tiny, images, "features.3", classes=[[0, 1], [2, 3], [4, 0]])
+    assert batch.classes.tolist() == [[0, 1], [2, 3], [4, 0]]
+    for n in range(3):
+        alone = compute_cam(tiny, images[n : n + 1], "features.3", classes=[batch.classes[n].tolist()])
+        torch.testing.assert_close(batch.maps[n], alone.maps[0])
+    assert not torch.equal(batch.maps[0], batch.maps[1])
+
+
+def test_frozen_model_from_load_model_works() -> None:
+    loaded = load_model("resnet18", "random", device="cpu")
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+    result = compute_cam(loaded.model, torch.randn(2, 3, 64, 64), "layer3", classes=[1, 2, 3])
+    assert result.maps.shape == (2, 3, 4, 4)
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+
+
+def test_threads_sharing_one_model_match_sequential_results() -> None:
+    model = load_model("resnet18", "random", device="cpu").model
+    gen = torch.Generator().manual_seed(3)
+    jobs = [
+        (torch.randn(2, 3, 64, 64, generator=gen), [i, i + 7], m) for i, m in enumerate(["gradcam", "layercam"] * 4)
+    ]
+    expected = [compute_cam(model, x, "layer4", classes=c, method=m).maps for x, c, m in jobs]
+    plain_x = torch.randn(1, 3, 64, 64, generator=gen)
+    with torch.no_grad():
+        plain_expected = model(plain_x)
+    results: dict[int, torch.Tensor] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(jobs) + 1)
+
+    def explain(i: int) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                x, classes, method = jobs[i]
+                results[i] = compute_cam(model, x, "layer4", classes=classes, method=method).maps
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    def plain_forward() -> None:
+        start.wait()
+        for _ in range(10):
+            with torch.no_grad():
+                torch.testing.assert_close(model(plain_x), plain_expected)  # other threads' hooks stay out
+
+    threads = [threading.Thread(target=explain, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    plain_forward()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i, maps in enumerate(expected):
+        torch.testing.assert_close(results[i], maps)
+    assert hook_count(model) == 0
+
+
+@pytest.mark.parametrize("name", ["vgg11", "densenet121"])
+def test_every_spatial_layer_works_with_in_place_relus(name: str) -> None:
+    import torchvision
+
+    model = torchvision.models.get_model(name, weights=None).eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    layers = list_layers(model, 64)
+    assert len(layers) > 10
+    for info in layers:
+        result = compute_cam(model, x, info.name, classes=[0, 1])
+        assert result.maps.shape == (1, 2, *info.shape[1:]), info
+        assert torch.isfinite(result.maps).all(), info
+    assert hook_count(model) == 0
