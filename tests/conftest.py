@@ -29,6 +29,12 @@ class TinyNet(nn.Module):
         return self.head(self.pool(self.features(x)).flatten(1))
 
 
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Every test starts from the same random state, so random-weight models are reproducible."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def tiny() -> TinyNet:
     torch.manual_seed(0)

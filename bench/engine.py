@@ -1,0 +1,107 @@
+"""Engine cost relative to a plain forward pass (a benchmark: it prints figures, it asserts nothing).
+
+For resnet50, vgg19 and densenet201 at 224×224, batch 1 and 8, it times in one interleaved run:
+  forward  - model(x) under torch.inference_mode(), the cheapest possible inference;
+  cam1     - compute_cam for each input's top-1 class (Grad-CAM, the model's default layer);
+  cam5     - compute_cam for 5 classes per input, all from one forward pass.
+Variants are run round-robin in a shuffled order per round, so drift in machine speed hits all
+alike. It prints medians and ratios to forward, and the memory a call leaves behind (RSS after
+calls minus RSS after forward passes, with freed heap returned to the OS first).
+
+    python -m bench.engine [--rounds 7] [--threads 2] [--models resnet50,vgg19,densenet201]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gradcam_core import compute_cam, load_model
+
+_LIBC = ctypes.CDLL("libc.so.6")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, after returning freed heap pages to the OS."""
+    gc.collect()
+    _LIBC.malloc_trim(0)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", default="resnet50,vgg19,densenet201")
+    parser.add_argument("--batches", default="1,8")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
+
+    loaded = {}
+    for name in names:
+        try:
+            loaded[name] = load_model(name, device="cpu", download_missing=False)
+        except RuntimeError:
+            loaded[name] = load_model(name, "random", device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    inputs = {b: torch.randn(b, 3, 224, 224, generator=gen) for b in batches}
+
+    def variants(name: str, b: int) -> dict[str, Callable[[], object]]:
+        lm, x = loaded[name], inputs[b]
+
+        def forward() -> object:
+            with torch.inference_mode():
+                return lm.model(x)
+
+        return {
+            "forward": forward,
+            "cam1": lambda: compute_cam(lm.model, x, lm.default_layer),
+            "cam5": lambda: compute_cam(lm.model, x, lm.default_layer, classes=[1, 2, 3, 4, 5]),
+        }
+
+    cases = [(n, b, v, fn) for n in names for b in batches for v, fn in variants(n, b).items()]
+    for *_, fn in cases:  # warm-up: allocator, kernels, lazy init
+        fn()
+    times: dict[tuple[str, int, str], list[float]] = {(n, b, v): [] for n, b, v, _ in cases}
+    rng = random.Random(0)
+    for _ in range(args.rounds):
+        order = cases[:]
+        rng.shuffle(order)
+        for n, b, v, fn in order:
+            start = time.perf_counter()
+            fn()
+            times[(n, b, v)].append(time.perf_counter() - start)
+
+    weights = {n: ("pretrained" if loaded[n].trained else "random") for n in names}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds, medians")
+    print(f"{'model':<12}{'batch':>6}{'forward ms':>12}{'cam1 ms':>10}{'cam1 ×':>8}{'cam5 ms':>10}{'cam5 ×':>8}")
+    for n in names:
+        for b in batches:
+            fwd, c1, c5 = (statistics.median(times[(n, b, v)]) * 1000 for v in ("forward", "cam1", "cam5"))
+            print(f"{n:<12}{b:>6}{fwd:>12.1f}{c1:>10.1f}{c1 / fwd:>8.3f}{c5:>10.1f}{c5 / fwd:>8.3f}  ({weights[n]})")
+
+    print("\nmemory left behind by a call (RSS after 5 calls minus RSS after 5 forward passes, MB)")
+    for n in names:
+        fns = variants(n, max(batches))
+        for _ in range(5):
+            fns["forward"]()
+        base = rss_mb()
+        for _ in range(5):
+            fns["cam5"]()
+        print(f"{n:<12} cam5 batch {max(batches)}: {rss_mb() - base:+.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
