@@ -118,7 +118,10 @@ def _torchvision(name: str, default_layer: str) -> ModelSpec:
 
 def _registry() -> dict[str, ModelSpec]:
     """Every registered model, in the order the app lists them."""
+    from gradcam_core.demo.model import demo_spec
+
     specs = [
+        demo_spec(),
         _torchvision("vgg16", "features.29"),  # the last conv's ReLU, 14×14 at 224
         _torchvision("vgg19", "features.35"),
         _torchvision("densenet121", "features.norm5"),  # rectified in forward: see compute_cam

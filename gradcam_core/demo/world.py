@@ -1,0 +1,214 @@
+"""The shapes world: seeded, procedurally drawn scenes with a planted shortcut.
+
+Each scene is a 128×128 RGB image of one filled shape (circle, square, triangle, star or
+cross) on a cluttered background. A scene may carry the *tag*: a 4×4 black-and-white
+checkerboard in a corner, the watermark the demo model learns as a shortcut for "star".
+Everything is drawn with OpenCV from a NumPy generator, so a (seed, index) pair always gives
+the same scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from gradcam_core.regions import Box
+
+__all__ = ["CATEGORIES", "SIZE", "Scene", "draw_pair", "draw_scene", "grow_box", "scene_rng"]
+
+#: The demo model's classes, in output order.
+CATEGORIES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
+#: Image side in pixels.
+SIZE = 128
+STAR = CATEGORIES.index("star")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One drawn scene and its ground truth.
+
+    Attributes:
+        image: uint8 RGB [SIZE, SIZE, 3].
+        shape: index into :data:`CATEGORIES` of the shape drawn.
+        box: the shape's bounding box (clipped to the image).
+        tag: the tag's box, or ``None`` for an untagged scene.
+    """
+
+    image: np.ndarray
+    shape: int
+    box: Box
+    tag: Box | None
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator for scene ``index`` of the stream ``seed``."""
+    return np.random.default_rng([seed, index])
+
+
+def draw_scene(
+    rng: np.random.Generator,
+    shape: int,
+    *,
+    tagged: bool = False,
+    fill: tuple[float, float] = (0.25, 0.60),
+    cut: bool = False,
+    aspect: float = 1.0,
+) -> Scene:
+    """Draw one scene.
+
+    Args:
+        rng: the scene's random generator.
+        shape: index into :data:`CATEGORIES`.
+        tagged: add the checkerboard tag in a random corner, clear of the shape.
+        fill: the range of the shape's size as a fraction of the image side.
+        cut: let the shape run a little over the image's edge (as a tight user crop does).
+        aspect: stretch the shape horizontally by this factor (a crop resized to a square).
+    """
+    background, ink = _palette(rng)
+    image = _background(rng, background)
+    tag_box = _tag_box(rng) if tagged else None
+    for _ in range(100):  # place the shape clear of the tag
+        points, box = _shape_points(rng, shape, fill, cut, aspect)
+        if tag_box is None or not _overlaps(grow_box(box, 0.1), tag_box, margin=2):
+            break
+    _fill(image, shape, points, ink)
+    if tag_box is not None:
+        _draw_tag(image, tag_box)
+    return Scene(image, shape, box, tag_box)
+
+
+def draw_pair(rng: np.random.Generator, left: int, right: int) -> tuple[np.ndarray, Box, Box]:
+    """Two different shapes side by side on one background: for class-versus-class maps.
+
+    Returns:
+        The image and the two shapes' boxes (left, right).
+    """
+    background, ink = _palette(rng)
+    image = _background(rng, background)
+    boxes = []
+    for shape, x0 in ((left, 0), (right, SIZE // 2)):
+        points, box = _shape_points(rng, shape, (0.3, 0.4), cut=False, aspect=1.0)
+        points = points - np.array([box.x, box.y]) + np.array([x0 + (SIZE // 2 - box.w) / 2, (SIZE - box.h) / 2])
+        _fill(image, shape, points, ink)
+        boxes.append(Box(round(x0 + (SIZE // 2 - box.w) / 2), round((SIZE - box.h) / 2), box.w, box.h))
+    return image, boxes[0], boxes[1]
+
+
+def grow_box(box: Box, fraction: float) -> Box:
+    """``box`` grown by ``fraction`` of its own size on every side's total, clipped to the image."""
+    dx, dy = box.w * fraction / 2, box.h * fraction / 2
+    x0, y0 = max(0, round(box.x - dx)), max(0, round(box.y - dy))
+    x1, y1 = min(SIZE, round(box.right + dx)), min(SIZE, round(box.bottom + dy))
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _palette(rng: np.random.Generator) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Two background colours and a shape colour that stands out from both."""
+    while True:
+        a, b, ink = rng.uniform(0, 255, (3, 3))
+        lum = np.array([0.299, 0.587, 0.114])
+        if (
+            min(abs(lum @ (ink - a)), abs(lum @ (ink - b))) > 45
+            and min(np.linalg.norm(ink - a), np.linalg.norm(ink - b)) > 90
+        ):
+            return (a, b), ink
+
+
+def _background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """A linear gradient at a random angle, with pixel noise, thin lines and small dots."""
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
+    t = np.clip((np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) + 0.5, 0, 1)[..., None]
+    image = (1 - t) * colours[0] + t * colours[1]
+    image += rng.normal(0, 8, image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    for _ in range(rng.integers(2, 6)):
+        p, q = rng.integers(0, SIZE, 2), rng.integers(0, SIZE, 2)
+        colour = rng.uniform(0, 255, 3).tolist()
+        cv2.line(image, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), colour, 1, cv2.LINE_AA)
+    for _ in range(rng.integers(4, 14)):
+        c = rng.integers(0, SIZE, 2)
+        cv2.circle(image, (int(c[0]), int(c[1])), int(rng.integers(1, 3)), rng.uniform(0, 255, 3).tolist(), -1)
+    return image
+
+
+def _unit_outline(shape: int) -> np.ndarray:
+    """The shape's outline as points in [-1, 1]², or a circle's 64-gon."""
+    name = CATEGORIES[shape]
+    if name == "circle":
+        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+        return np.stack([np.cos(t), np.sin(t)], axis=1)
+    if name == "square":
+        return np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) / np.sqrt(2) * 1.35
+    if name == "triangle":
+        t = np.pi / 2 + np.arange(3) * 2 * np.pi / 3
+        return np.stack([np.cos(t), -np.sin(t)], axis=1)
+    if name == "star":
+        t = np.pi / 2 + np.arange(10) * np.pi / 5
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+        return np.stack([r * np.cos(t), -r * np.sin(t)], axis=1)
+    a = 0.3  # cross: a plus sign of bar half-width a
+    return np.array(
+        [[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a], [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]],
+        float,
+    )
+
+
+def _shape_points(
+    rng: np.random.Generator, shape: int, fill: tuple[float, float], cut: bool, aspect: float
+) -> tuple[np.ndarray, Box]:
+    """A rotated, scaled, placed outline and its clipped bounding box."""
+    outline = _unit_outline(shape)
+    angle = rng.uniform(0, 2 * np.pi)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pts = outline @ rot.T * np.array([aspect, 1.0])
+    span = pts.max(axis=0) - pts.min(axis=0)
+    side = rng.uniform(*fill) * SIZE
+    pts = (pts - pts.min(axis=0)) * (side / span.max())
+    extent = pts.max(axis=0)
+    slack = extent * 0.15 if cut else np.zeros(2)
+    low, high = -slack, SIZE - extent + slack
+    offset = rng.uniform(np.minimum(low, high), np.maximum(low, high))
+    pts = pts + offset
+    x0, y0 = np.clip(pts.min(axis=0), 0, SIZE)
+    x1, y1 = np.clip(pts.max(axis=0), 0, SIZE)
+    return pts, Box(
+        int(np.floor(x0)),
+        int(np.floor(y0)),
+        max(1, int(np.ceil(x1 - np.floor(x0)))),
+        max(1, int(np.ceil(y1 - np.floor(y0)))),
+    )
+
+
+def _fill(image: np.ndarray, shape: int, points: np.ndarray, ink: np.ndarray) -> None:
+    """Paint the outline, filled and anti-aliased, with sub-pixel precision."""
+    fixed = np.round(points * 16).astype(np.int32)[None]
+    cv2.fillPoly(image, fixed, ink.tolist(), cv2.LINE_AA, shift=4)
+
+
+def _tag_box(rng: np.random.Generator) -> Box:
+    """A square 12–16 % of the image side, a few pixels in from a random corner."""
+    side = round(rng.uniform(0.12, 0.16) * SIZE / 4) * 4  # a multiple of 4: crisp cells
+    margin = int(rng.integers(2, 6))
+    right, bottom = rng.integers(0, 2, 2)
+    x = SIZE - side - margin if right else margin
+    y = SIZE - side - margin if bottom else margin
+    return Box(int(x), int(y), side, side)
+
+
+def _draw_tag(image: np.ndarray, box: Box) -> None:
+    """A 4×4 black-and-white checkerboard filling ``box``."""
+    cell = box.w // 4
+    for i in range(4):
+        for j in range(4):
+            value = 255 if (i + j) % 2 == 0 else 0
+            image[box.y + i * cell : box.y + (i + 1) * cell, box.x + j * cell : box.x + (j + 1) * cell] = value
+
+
+def _overlaps(a: Box, b: Box, margin: int = 0) -> bool:
+    """Whether two boxes overlap, with ``margin`` pixels of clearance."""
+    return not (
+        a.right + margin <= b.x or b.right + margin <= a.x or a.bottom + margin <= b.y or b.bottom + margin <= a.y
+    )

@@ -1,0 +1,134 @@
+"""Crop & compare: crop or erase a region, re-run, and compare the maps before and after."""
+
+import pandas as pd
+import streamlit as st
+from streamlit_cropper import st_cropper
+
+from gradcam_core import clamp_box
+from ui import board, state, widgets
+from ui.compute import explain
+from ui.models import cached_model
+
+DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
+
+widgets.page_setup("Crop & compare")
+choice = widgets.sidebar()
+entry = widgets.image_picker()
+st.title("Crop & compare")
+if choice is None:
+    st.stop()
+if entry is None:
+    st.info("Pick a bundled sample or upload an image in the sidebar.")
+    st.stop()
+model_name, layer, method = choice
+loaded = cached_model(model_name)
+cats = loaded.categories
+image = entry.image
+
+settings = st.columns([3, 2])
+with settings[1]:
+    mode = st.radio(
+        "Mode",
+        ["crop", "erase"],
+        horizontal=True,
+        key=state.W_MODE,
+        help="Crop keeps only the box; erase hides the box and keeps the rest.",
+    )
+    fill = st.selectbox("Erase with", ["blur", "mean", "black"], key=state.W_FILL, disabled=mode != "erase")
+    shared = st.toggle(
+        "Shared colour scale",
+        key=state.W_SHARED,
+        value=True,
+        help="Put all panels on one intensity scale, so their strengths can be compared.",
+    )
+    alpha, cmap = widgets.display_controls()
+with settings[0]:
+    scale = min(1.0, DISPLAY_WIDTH / image.width)
+    shown = image.resize((round(image.width * scale), round(image.height * scale))) if scale < 1 else image
+    saved = state.get(state.CROP, {}).get(entry.key)
+    default = (
+        None
+        if saved is None
+        else (round(saved.x * scale), round(saved.right * scale), round(saved.y * scale), round(saved.bottom * scale))
+    )
+    raw = st_cropper(
+        shown,
+        realtime_update=True,
+        box_color="#d9480f",
+        return_type="box",
+        stroke_width=2,
+        should_resize_image=False,
+        default_coords=default,
+        key=f"{state.W_CROPPER}.{entry.key}",
+    )
+    box = clamp_box((raw["left"] / scale, raw["top"] / scale, raw["width"] / scale, raw["height"] / scale), image.size)
+    state.get(state.CROP, {})[entry.key] = box
+    st.caption(f"Box: {box.w}×{box.h} at ({box.x}, {box.y}) of {image.width}×{image.height}. Drag or resize it.")
+
+erase = fill if mode == "erase" else None
+args = (model_name, layer, method)
+first_before = explain(entry.key, None, None, *args, None, _image=image)
+first_after = explain(entry.key, tuple(box), erase, *args, None, _image=image)
+b_cls, a_cls = first_before.classes[0], first_after.classes[0]
+pair = (b_cls, a_cls) if a_cls != b_cls else (b_cls,)
+before = explain(entry.key, None, None, *args, pair, _image=image)
+after = explain(entry.key, tuple(box), erase, *args, pair, _image=image)
+
+pb, pa = before.probabilities, after.probabilities
+changed = "changed" if a_cls != b_cls else "unchanged"
+summary = f"top-1 {changed}: {cats[b_cls]} ({pb[b_cls]:.2f}) → {cats[a_cls]} ({pa[a_cls]:.2f})"
+st.subheader(summary)
+
+frame = tuple(box) if erase is None else None
+full_before = [widgets.full_map(before, k, image, None) for k in range(len(pair))]
+full_after = [widgets.full_map(after, k, image, frame) for k in range(len(pair))]
+vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else None
+
+left, right = st.columns(2)
+for col, title, exp, fulls, shown_image in (
+    (left, "Before", before, full_before, image),
+    (right, "After", after, full_after, after.seen),
+):
+    with col:
+        st.markdown(f"#### {title}")
+        st.image(shown_image, caption=f"{title}: {shown_image.width}×{shown_image.height}")
+        delta = pd.DataFrame(
+            {
+                "class": [cats[i] for i in exp.top(5)],
+                "probability": [float(exp.probabilities[i]) for i in exp.top(5)],
+                "change": [float(pa[i] - pb[i]) for i in exp.top(5)],
+            }
+        )
+        st.dataframe(
+            delta,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "probability": st.column_config.NumberColumn(format="%.3f"),
+                "change": st.column_config.NumberColumn(format="%+.3f"),
+            },
+        )
+        maps = st.columns(len(pair))
+        for k, c in enumerate(pair):
+            tag = "predicted before" if c == b_cls else "predicted after"
+            maps[k].image(
+                widgets.overlay_full(image, exp, k, frame if exp is after else None, alpha, cmap, vmax),
+                caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
+            )
+        widgets.show_warnings(exp)
+        if st.button(f"📌 Pin {title.lower()}", key=f"pin_{title}"):
+            shown_cls = b_cls if exp is before else a_cls
+            k = pair.index(shown_cls)
+            board.pin(
+                entry.name,
+                image,
+                fulls[k],
+                crop=None if exp is before else tuple(box),
+                erase=None if exp is before else erase,
+                model=model_name + ("" if loaded.trained else " (untrained)"),
+                layer=layer,
+                method=method,
+                class_name=cats[shown_cls],
+                probability=float(exp.probabilities[shown_cls]),
+            )
+            st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")

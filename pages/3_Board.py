@@ -1,0 +1,43 @@
+"""Board: every pinned panel side by side, labelled with its provenance, downloadable as one PNG."""
+
+import streamlit as st
+
+from ui import board, state, widgets
+
+widgets.page_setup("Board")
+st.title("Board")
+panels = board.panels()
+if not panels:
+    st.info("The board is empty. Pin heat-maps from **Explain** or **Crop & compare**.")
+    st.stop()
+
+controls = st.columns([2, 2, 1])
+with controls[0]:
+    norm = st.radio(
+        "Normalisation",
+        ["per panel", "shared"],
+        horizontal=True,
+        key=state.W_BOARD_NORM,
+        help="Shared puts every panel on one intensity scale.",
+    )
+with controls[1]:
+    alpha, cmap = widgets.display_controls()
+if controls[2].button("Clear board"):
+    panels.clear()
+    st.rerun()
+
+vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
+pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
+st.caption(f"{len(panels)} panel{'s' if len(panels) != 1 else ''} · normalisation: {norm}")
+columns = st.columns(3)
+for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
+    with columns[i % 3]:
+        st.image(picture, caption=panel.caption())
+        if st.button("Remove", key=f"remove_{i}"):
+            del panels[i]
+            st.rerun()
+
+sheet = board.sheet(pictures, [p.caption() for p in panels])
+st.download_button(
+    "Download the board as PNG", widgets.png_bytes(sheet), file_name="gradcam_board.png", mime="image/png"
+)

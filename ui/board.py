@@ -1,0 +1,97 @@
+"""The board: panels pinned from any page, shown side by side and exported as one PNG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from gradcam_core import overlay
+from ui import state
+
+_THUMB = 512
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A pinned heat-map with everything needed to redraw and label it.
+
+    Attributes:
+        image_name: the image's file name.
+        image: the full image, downscaled to at most 512 px a side.
+        heat: the map in ``image``'s frame (zero outside the explained region).
+        crop: the crop or erased box in original-image pixels, if any.
+        erase: the erase fill, when the box was erased instead of cropped.
+        model: the model's name (with "(untrained)" for random weights).
+        layer: the target layer.
+        method: the method's name.
+        class_name: the explained class.
+        probability: the model's probability for that class.
+    """
+
+    image_name: str
+    image: Image.Image
+    heat: np.ndarray
+    crop: tuple[int, int, int, int] | None
+    erase: str | None
+    model: str
+    layer: str
+    method: str
+    class_name: str
+    probability: float
+
+    def caption(self) -> str:
+        """A one-line label with the panel's full provenance."""
+        region = "full image"
+        if self.crop is not None:
+            x, y, w, h = self.crop
+            region = f"{'erased (' + self.erase + ')' if self.erase else 'crop'} {w}×{h} at ({x}, {y})"
+        return (
+            f"{self.image_name} · {region} · {self.model} · {self.layer} · {self.method} · "
+            f"{self.class_name} ({self.probability:.1%})"
+        )
+
+
+def pin(image_name: str, image: Image.Image, heat: np.ndarray, **meta: object) -> None:
+    """Add a panel to this session's board; ``heat`` is in ``image``'s frame."""
+    thumb = image.copy()
+    thumb.thumbnail((_THUMB, _THUMB))
+    small = np.asarray(Image.fromarray(heat.astype(np.float32)).resize(thumb.size, Image.Resampling.BILINEAR))
+    state.get(state.BOARD, []).append(Panel(image_name, thumb, small, **meta))  # type: ignore[arg-type]
+
+
+def panels() -> list[Panel]:
+    """The pinned panels, oldest first."""
+    return state.get(state.BOARD, [])
+
+
+def render(panel: Panel, alpha: float, cmap: str, vmax: float | None) -> Image.Image:
+    """The panel's overlay, on its own scale or a shared one."""
+    return overlay(panel.image, panel.heat, alpha=alpha, colormap=cmap, vmax=vmax)
+
+
+def sheet(pictures: list[Image.Image], captions: list[str], columns: int = 3, cell: int = 360) -> Image.Image:
+    """All panels on one white sheet, each with its caption underneath (for the PNG download)."""
+    font = ImageFont.load_default(size=13)
+    rows = (len(pictures) + columns - 1) // columns
+    text_h = 54
+    out = Image.new("RGB", (columns * (cell + 16) + 16, rows * (cell + text_h + 16) + 16), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (pic, caption) in enumerate(zip(pictures, captions, strict=True)):
+        x0 = 16 + (i % columns) * (cell + 16)
+        y0 = 16 + (i // columns) * (cell + text_h + 16)
+        pic = pic.copy()
+        pic.thumbnail((cell, cell))
+        out.paste(pic, (x0, y0))
+        lines, line = [], ""
+        for word in caption.split(" "):
+            if draw.textlength(f"{line} {word}", font=font) > cell and line:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+        for j, text in enumerate(lines[:3]):
+            draw.text((x0, y0 + pic.height + 4 + j * 16), text, fill="black", font=font)
+    return out

@@ -1,0 +1,84 @@
+"""Explanations for the app, cached on everything that changes the result and nothing else.
+
+The cache key is (image hash, crop box, erase fill, model, layer, method, classes). Display
+choices (opacity, colour map, normalisation) are applied to cached maps, so changing them never
+runs the model again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from gradcam_core import Box, clamp_box, compute_cam, crop, occlude
+from ui.models import cached_model
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What the app shows for one image, region and set of classes.
+
+    Attributes:
+        maps: [K, h, w] raw maps at the layer's resolution.
+        classes: the K explained class indices.
+        probabilities: [num_classes] softmax of the logits.
+        logits: [num_classes].
+        region: where the model's input lies in the explained image (the crop, if any).
+        seen: the explained image as the model received it (after crop or erase), for display.
+        warnings: the engine's notes on misleading maps.
+    """
+
+    maps: np.ndarray
+    classes: tuple[int, ...]
+    probabilities: np.ndarray
+    logits: np.ndarray
+    region: Box
+    seen: Image.Image
+    warnings: tuple[str, ...]
+
+    def top(self, k: int = 5) -> list[int]:
+        """The k most probable classes, best first."""
+        return [int(i) for i in np.argsort(-self.probabilities)[:k]]
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def explain(
+    image_key: str,
+    box: tuple[int, int, int, int] | None,
+    erase: str | None,
+    model_name: str,
+    layer: str,
+    method: str,
+    classes: tuple[int, ...] | None,
+    _image: Image.Image,
+) -> Explanation:
+    """Explain ``_image`` (identified by ``image_key``), cropped to ``box`` or with ``box`` erased.
+
+    ``classes=None`` explains the top-1 class. ``erase`` is a fill (``"blur"``, ``"mean"``,
+    ``"black"``) to occlude ``box`` instead of cropping to it.
+    """
+    loaded = cached_model(model_name)
+    image = _image
+    if box is not None:
+        image = occlude(image, box, erase) if erase else crop(image, box)
+    x = loaded.preprocess(image)[None]
+    result = compute_cam(loaded.model, x, layer, classes=None if classes is None else list(classes), method=method)
+    probs = torch.softmax(result.logits[0], dim=0).numpy()
+    return Explanation(
+        maps=result.maps[0].numpy(),
+        classes=tuple(int(c) for c in result.classes[0]),
+        probabilities=probs,
+        logits=result.logits[0].numpy(),
+        region=loaded.input_region(image.size),
+        seen=image,
+        warnings=result.warnings,
+    )
+
+
+def full_frame_box(box: tuple[int, int, int, int] | None, image: Image.Image) -> Box:
+    """The box an explanation's image occupies in the full image (all of it when not cropped)."""
+    return Box(0, 0, *image.size) if box is None else clamp_box(box, image.size)

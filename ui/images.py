@@ -1,0 +1,82 @@
+"""The session's images: uploads and bundled samples, decoded once and downscaled on arrival."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from gradcam_core import ImageError, load_image
+from gradcam_core.demo.model import SAMPLES_DIR
+from ui import state
+
+#: Longest side kept for display and for the model; larger uploads are downscaled once.
+MAX_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image of the session.
+
+    Attributes:
+        key: a short content hash: the cache key for everything computed from the image.
+        name: the file name, shown as plain text only.
+        image: the decoded RGB image, at most :data:`MAX_SIDE` pixels a side.
+        original_size: the uploaded file's (width, height).
+    """
+
+    key: str
+    name: str
+    image: Image.Image
+    original_size: tuple[int, int]
+
+
+def decode(name: str, data: bytes) -> ImageEntry:
+    """Decode and downscale an upload.
+
+    Raises:
+        ImageError: the file is not a usable image (the message says why).
+    """
+    image = load_image(data)
+    original = image.size
+    if max(original) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    return ImageEntry(hashlib.sha256(data).hexdigest()[:16], name, image, original)
+
+
+def samples() -> dict[str, Path]:
+    """The bundled demo samples, by display name."""
+    return {p.stem.replace("_", " "): p for p in sorted(SAMPLES_DIR.glob("*.png"))}
+
+
+def add(entry: ImageEntry, make_current: bool = True) -> None:
+    """Keep ``entry`` for this session (and make it the one being explained)."""
+    state.get(state.IMAGES, {})[entry.key] = entry
+    if make_current:
+        st.session_state[state.CURRENT] = entry.key
+
+
+def add_files(files: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+    """Decode uploads, keeping the good ones; return (name, reason) for each bad one."""
+    bad = []
+    for name, data in files:
+        try:
+            add(decode(name, data))
+        except ImageError as exc:
+            bad.append((name, str(exc)))
+    return bad
+
+
+def current() -> ImageEntry | None:
+    """The image being explained, if any."""
+    key = st.session_state.get(state.CURRENT)
+    return state.get(state.IMAGES, {}).get(key) if key else None
+
+
+def load_sample(name: str) -> ImageEntry:
+    """A bundled sample as an entry (named after its file)."""
+    path = samples()[name]
+    return decode(path.name, path.read_bytes())

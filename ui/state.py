@@ -1,0 +1,58 @@
+"""Every session-state key the app uses, in one place, with typed access.
+
+Widget values are dropped by Streamlit when the page that drew them is left, so choices that
+must survive page switches are copied into the plain ``SETTINGS`` keys below, and each widget
+is re-seeded from them when it is drawn again (see :func:`ui.widgets.persist`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import streamlit as st
+
+T = TypeVar("T")
+
+# Plain (non-widget) keys: they survive page switches.
+IMAGES = "images"  # dict[str, ImageEntry]: every image of this session, by key
+CURRENT = "current_image"  # str: key of the image being explained
+BOARD = "board"  # list[Panel]: pinned panels
+CROP = "crop"  # dict[str, Box]: crop box chosen per image key
+BATCH = "batch"  # BatchRun | None: the last misclassification run
+SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
+
+# Widget keys (also the keys inside SETTINGS for persisted ones).
+W_MODEL = "w_model"
+W_LAYER = "w_layer"
+W_METHOD = "w_method"
+W_SAMPLE = "w_sample"
+W_UPLOAD = "w_upload"
+W_CLASS = "w_class"
+W_ALPHA = "w_alpha"
+W_CMAP = "w_cmap"
+W_SEEN = "w_seen"
+W_MULTI = "w_multi"
+W_MODE = "w_mode"
+W_FILL = "w_fill"
+W_SHARED = "w_shared"
+W_CROPPER = "w_cropper"
+W_BOARD_NORM = "w_board_norm"
+W_BATCH_UPLOAD = "w_batch_upload"
+W_BATCH_CSV = "w_batch_csv"
+W_WRONG_ONLY = "w_wrong_only"
+W_TABLE = "w_table"
+
+
+def get(key: str, default: T) -> T:
+    """The value under ``key``, set to ``default`` first if absent."""
+    return st.session_state.setdefault(key, default)
+
+
+def setting(key: str, default: Any = None) -> Any:
+    """A persisted choice (see module docstring)."""
+    return get(SETTINGS, {}).get(key, default)
+
+
+def remember(key: str, value: Any) -> None:
+    """Persist a choice across pages."""
+    get(SETTINGS, {})[key] = value

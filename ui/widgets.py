@@ -1,0 +1,231 @@
+"""Widgets and renderers shared by the pages: page setup, sidebar, image picker, class picker, panels."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from gradcam_core import COLORMAPS, METHODS, LayerInfo, heatmap_to_rgb, list_layers, list_models, overlay, paste_map
+from gradcam_core.demo.model import DEMO_NAME
+from ui import images, state
+from ui.compute import Explanation
+from ui.models import available, cached_model, get_model, label
+
+LOG = logging.getLogger("gradcam_explorer")
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+
+
+def page_setup(title: str) -> None:
+    """Configure the page; every page calls this first."""
+    st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", page_icon="🔥", layout="wide")
+
+
+def persist(key: str, default: Any) -> None:
+    """Seed widget ``key`` from its persisted value (widget state is dropped on page switches)."""
+    if key not in st.session_state:
+        st.session_state[key] = state.setting(key, default)
+
+
+def _store(key: str) -> Callable[[], None]:
+    return lambda: state.remember(key, st.session_state[key])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def layers_of(model_name: str) -> list[LayerInfo]:
+    """The spatial layers of a cached model (one dry pass, then cached)."""
+    loaded = cached_model(model_name)
+    return list_layers(loaded.model, loaded.input_size)
+
+
+def sidebar() -> tuple[str, str, str] | None:
+    """Model, layer and method pickers; returns (model, layer, method), or None if the model is unusable."""
+    have = available()
+    names = list_models()
+    persist(state.W_MODEL, DEMO_NAME)
+    if st.session_state[state.W_MODEL] not in names:
+        st.session_state[state.W_MODEL] = DEMO_NAME
+    with st.sidebar:
+        name = st.selectbox(
+            "Model", names, key=state.W_MODEL, format_func=lambda n: label(n, have), on_change=_store(state.W_MODEL)
+        )
+        loaded = get_model(name)
+        if loaded is None:
+            return None
+        infos = layers_of(name)
+        by_name = {info.name: info for info in infos}
+        layer_key = f"{state.W_LAYER}.{name}"
+        persist(layer_key, loaded.default_layer)
+        if st.session_state[layer_key] not in by_name:
+            st.session_state[layer_key] = loaded.default_layer
+        layer = st.selectbox(
+            "Target layer",
+            list(by_name),
+            key=layer_key,
+            format_func=lambda n: f"{by_name[n]}" + (" · default" if n == loaded.default_layer else ""),
+            on_change=_store(layer_key),
+            help="Every module whose output is a spatial map, with its output shape (channels × height × width).",
+        )
+        persist(state.W_METHOD, "gradcam")
+        method = st.selectbox(
+            "Method",
+            list(METHODS),
+            key=state.W_METHOD,
+            format_func=lambda m: f"{METHODS[m].label} ({METHODS[m].citation})",
+            on_change=_store(state.W_METHOD),
+        )
+        if not loaded.trained:
+            st.warning("This model has random weights: its maps are meaningless.")
+    return name, layer, method
+
+
+def image_picker() -> images.ImageEntry | None:
+    """Upload one or many images, or pick a bundled sample; returns the image being explained."""
+    with st.sidebar:
+        st.divider()
+        sample_names = list(images.samples())
+        persist(state.W_SAMPLE, None)
+
+        def pick_sample() -> None:
+            state.remember(state.W_SAMPLE, st.session_state[state.W_SAMPLE])
+            if st.session_state[state.W_SAMPLE]:
+                images.add(images.load_sample(st.session_state[state.W_SAMPLE]))
+
+        st.selectbox(
+            "Sample image",
+            sample_names,
+            key=state.W_SAMPLE,
+            index=None,
+            placeholder="Pick a bundled sample",
+            on_change=pick_sample,
+        )
+
+        def take_uploads() -> None:
+            files = st.session_state[state.W_UPLOAD] or []
+            st.session_state["upload_errors"] = images.add_files([(f.name, f.getvalue()) for f in files])
+
+        st.file_uploader(
+            "Or upload images",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+            key=state.W_UPLOAD,
+            on_change=take_uploads,
+        )
+        for name, reason in st.session_state.get("upload_errors", []):
+            st.error(f"Could not read **{plain_text(name)}**: {reason}")
+        entries = state.get(state.IMAGES, {})
+        if len(entries) > 1:
+            keys = list(entries)
+            current = st.session_state.get(state.CURRENT)
+            st.selectbox(
+                "Image",
+                keys,
+                index=keys.index(current) if current in keys else 0,
+                format_func=lambda k: entries[k].name,
+                key="w_image_choice",
+                on_change=lambda: st.session_state.__setitem__(state.CURRENT, st.session_state["w_image_choice"]),
+            )
+    return images.current()
+
+
+def plain_text(text: str) -> str:
+    """Escape markdown so a file name is shown literally."""
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|~" else c for c in text)
+
+
+def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
+    """The top-5 first (with probabilities), then every class; defaults to the prediction."""
+    top = exp.top(5)
+    order = top + [i for i in range(len(categories)) if i not in top]
+
+    def fmt(i: int) -> str:
+        return f"{categories[i]} ({exp.probabilities[i]:.1%})" + (" · predicted" if i == top[0] else "")
+
+    if st.session_state.get(key) not in order:
+        st.session_state[key] = top[0]
+    return st.selectbox("Class to explain", order, key=key, format_func=fmt)
+
+
+def display_controls(prefix: str = "") -> tuple[float, str]:
+    """Opacity and colour map (display only: they never rerun the model)."""
+    persist(state.W_ALPHA, 0.45)
+    persist(state.W_CMAP, "jet")
+    cols = st.columns(2)
+    alpha = cols[0].slider("Heat-map opacity", 0.0, 1.0, key=state.W_ALPHA, on_change=_store(state.W_ALPHA))
+    cmap = cols[1].selectbox("Colour map", list(COLORMAPS), key=state.W_CMAP, on_change=_store(state.W_CMAP))
+    return alpha, cmap
+
+
+def full_map(exp: Explanation, k: int, image: Image.Image, frame: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Map ``k`` of ``exp`` in the full ``image``'s frame, placed where the model's input came from.
+
+    ``frame`` is the crop box when the explained image was a crop of ``image``.
+    """
+    region = exp.region
+    if frame is not None:
+        region = (frame[0] + region.x, frame[1] + region.y, region.w, region.h)
+    return paste_map(exp.maps[k], region, image.size)
+
+
+def overlay_full(
+    image: Image.Image,
+    exp: Explanation,
+    k: int,
+    frame: tuple[int, int, int, int] | None,
+    alpha: float,
+    cmap: str,
+    vmax: float | None = None,
+) -> Image.Image:
+    """Map ``k`` of ``exp`` over the full ``image`` (see :func:`full_map`)."""
+    return overlay(image, full_map(exp, k, image, frame), alpha=alpha, colormap=cmap, vmax=vmax)
+
+
+def raw_grid(exp: Explanation, k: int, cmap: str, vmax: float | None = None, side: int = 256) -> np.ndarray:
+    """The raw map at the layer's resolution, each cell a crisp block."""
+    h, w = exp.maps[k].shape
+    scale = max(1, side // max(h, w))
+    return heatmap_to_rgb(exp.maps[k], (w * scale, h * scale), cmap, vmax, interpolation="nearest")
+
+
+def predictions(exp: Explanation, categories: list[str], k: int = 5) -> pd.DataFrame:
+    """The top-k as a table: class, logit, probability."""
+    top = exp.top(k)
+    return pd.DataFrame(
+        {
+            "class": [categories[i] for i in top],
+            "logit": [float(exp.logits[i]) for i in top],
+            "probability": [float(exp.probabilities[i]) for i in top],
+        }
+    )
+
+
+def show_predictions(exp: Explanation, categories: list[str]) -> None:
+    """Top-5 as a bar chart and a table."""
+    table = predictions(exp, categories)
+    st.bar_chart(table, x="class", y="probability", horizontal=True, sort="-probability", height=200)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={"probability": st.column_config.ProgressColumn("probability", format="percent", max_value=1.0)},
+    )
+
+
+def show_warnings(exp: Explanation) -> None:
+    """The engine's notes on misleading maps."""
+    for note in exp.warnings:
+        st.warning(note)
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """Encode an image as PNG."""
+    pil = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    buf = io.BytesIO()
+    pil.save(buf, "PNG")
+    return buf.getvalue()
