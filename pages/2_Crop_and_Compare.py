@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_cropper import st_cropper
 
-from gradcam_core import clamp_box
+from gradcam_core import Box, clamp_box
 from ui import board, state, widgets
 from ui.compute import explain
 from ui.models import cached_model
@@ -43,14 +43,10 @@ with settings[1]:
     )
     alpha, cmap = widgets.display_controls()
 with settings[0]:
-    scale = min(1.0, DISPLAY_WIDTH / image.width)
-    shown = image.resize((round(image.width * scale), round(image.height * scale))) if scale < 1 else image
-    saved = state.get(state.CROP, {}).get(entry.key)
-    default = (
-        None
-        if saved is None
-        else (round(saved.x * scale), round(saved.right * scale), round(saved.y * scale), round(saved.bottom * scale))
-    )
+    scale = min(4.0, DISPLAY_WIDTH / image.width)  # small images are enlarged so the box is easy to grab
+    shown = image.resize((round(image.width * scale), round(image.height * scale))) if scale != 1 else image
+    saved = state.get(state.CROP, {}).get(entry.key) or Box(0, 0, *image.size)  # start from the whole image
+    default = (round(saved.x * scale), round(saved.right * scale), round(saved.y * scale), round(saved.bottom * scale))
     raw = st_cropper(
         shown,
         realtime_update=True,

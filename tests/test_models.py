@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -146,22 +142,6 @@ def test_pickle_that_runs_code_is_refused_and_never_executed(tmp_path: Path) -> 
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         load_model("resnet18", tmp_path / "junk.pth")
-
-
-@pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *_args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_reports_progress_and_checks_the_hash(file_server: tuple[str, Path], torch_home: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ui import state
 
 #: Longest side kept for display and for the model; larger uploads are downscaled once.
 MAX_SIDE = 1600
+_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,12 @@ def decode(name: str, data: bytes) -> ImageEntry:
     Raises:
         ImageError: the file is not a usable image (the message says why).
     """
-    image = load_image(data)
-    original = image.size
-    if max(original) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    return ImageEntry(hashlib.sha256(data).hexdigest()[:16], name, image, original)
+    image = load_image(data, max_side=MAX_SIDE)
+    with Image.open(io.BytesIO(data)) as header:  # the size before downscaling, as displayed
+        width, height = header.size
+        if header.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # EXIF turns it by 90°
+            width, height = height, width
+    return ImageEntry(hashlib.sha256(data).hexdigest()[:16], name, image, (width, height))
 
 
 def samples() -> dict[str, Path]:

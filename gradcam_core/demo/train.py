@@ -16,6 +16,7 @@ frame, and crops resized to a square (a stretched shape).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from gradcam_core.demo.evaluate import EVAL_SEED, evaluate
 from gradcam_core.demo.model import DEMO_NAME, MEAN, SAMPLES_DIR, STD, WEIGHTS_FILE, ShapesNet
 from gradcam_core.demo.world import CATEGORIES, STAR, draw_pair, draw_scene, grow_box, scene_rng
 from gradcam_core.models import load_model
-from gradcam_core.regions import crop
+from gradcam_core.regions import Box, crop
 
 #: The shortcut's strength in the training labels.
 TAGGED_STARS = 0.5
@@ -94,7 +95,10 @@ def train(seed: int, n_images: int, epochs: int, batch: int = 64) -> ShapesNet:
 
 
 def write_samples(folder: Path) -> list[str]:
-    """Write the app's sample pictures, chosen from fresh scenes the committed model handles as described."""
+    """Write the app's sample pictures, chosen from fresh scenes the committed model handles as described.
+
+    ``manifest.json`` beside them records each sample's true shape, shape boxes and tag box.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
@@ -104,14 +108,18 @@ def write_samples(folder: Path) -> list[str]:
         with torch.no_grad():
             return int(loaded.model(loaded.preprocess(image)[None]).argmax())
 
-    written = []
+    written: dict[str, dict[str, object]] = {}
+
+    def keep(name: str, image: Image.Image, shape: str, boxes: list[Box], tag: Box | None) -> None:
+        image.save(folder / name)
+        written[name] = {"shape": shape, "boxes": [list(b) for b in boxes], "tag": None if tag is None else list(tag)}
+
     for shape, name in enumerate(CATEGORIES):
         for i in range(100):
             scene = draw_scene(scene_rng(EVAL_SEED + 10, shape * 100 + i), shape, fill=(0.4, 0.55))
             image = Image.fromarray(scene.image)
             if predict(image) == shape:
-                image.save(folder / f"{name}.png")
-                written.append(f"{name}.png")
+                keep(f"{name}.png", image, name, [scene.box], None)
                 break
     for shape in (CATEGORIES.index("circle"), CATEGORIES.index("square"), CATEGORIES.index("cross")):
         for i in range(200):
@@ -126,15 +134,13 @@ def write_samples(folder: Path) -> list[str]:
             px, py = (peak % result.maps.shape[-1]) * cell + cell / 2, (peak // result.maps.shape[-1]) * cell + cell / 2
             on_tag = tag.x - cell <= px <= tag.right + cell and tag.y - cell <= py <= tag.bottom + cell
             if int(result.classes[0, 0]) == STAR and on_tag and predict(fixed) == shape:
-                name = f"tagged_{CATEGORIES[shape]}_called_star.png"
-                image.save(folder / name)
-                written.append(name)
+                keep(f"tagged_{CATEGORIES[shape]}_called_star.png", image, CATEGORIES[shape], [scene.box], tag)
                 break
     left, right = CATEGORIES.index("circle"), CATEGORIES.index("triangle")
-    image, _, _ = draw_pair(scene_rng(EVAL_SEED + 12, 0), left, right)
-    Image.fromarray(image).save(folder / "two_shapes_circle_triangle.png")
-    written.append("two_shapes_circle_triangle.png")
-    return written
+    image, left_box, right_box = draw_pair(scene_rng(EVAL_SEED + 12, 0), left, right)
+    keep("two_shapes_circle_triangle.png", Image.fromarray(image), "circle,triangle", [left_box, right_box], None)
+    (folder / "manifest.json").write_text(json.dumps(written, indent=1) + "\n")
+    return list(written)
 
 
 def main() -> None:

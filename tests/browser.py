@@ -1,0 +1,96 @@
+"""Helpers for real-browser tests: a `streamlit run` server on loopback and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+def require_browser() -> None:
+    """Skip (or fail, when REQUIRE_BROWSER=1) unless Playwright and Chromium are both here."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if problem is None and not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        problem = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if problem:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the app on a free loopback port; yield its base URL; stop it by PID."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.3)
+            else:
+                raise RuntimeError(f"streamlit did not start; see {log}")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a request stays on this machine (data: and blob: URLs never leave the page)."""
+    parsed = urlparse(url)
+    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def settle(page: object) -> None:
+    """Wait until Streamlit has stopped running and every image has decoded."""
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    page.wait_for_selector('[data-testid="stStatusWidgetRunningIcon"]', state="detached", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
+
+
+def screenshot(page: object, path: Path) -> None:
+    """A screenshot of the whole app: grow the viewport to the content, since Streamlit scrolls inside."""
+    height = page.evaluate(  # type: ignore[attr-defined]
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section')]"
+        ".map(e => e.scrollHeight), 900)"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 6000)})  # type: ignore[attr-defined]
+    settle(page)
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]

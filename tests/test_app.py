@@ -1,0 +1,253 @@
+"""The app's main flows through the real Streamlit runtime (AppTest) on the bundled demo model."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from gradcam_core.demo.model import SAMPLES_DIR
+from ui import state
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
+MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+TAGGED = "tagged_circle_called_star.png"
+
+
+def start(page: str = "app.py") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page != "app.py":
+        at.switch_page(page).run()
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def pick_sample(at: AppTest, filename: str) -> AppTest:
+    at.selectbox(key=state.W_SAMPLE).select(Path(filename).stem.replace("_", " ")).run()
+    return ok(at)
+
+
+def png(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads_without_an_image(page: str) -> None:
+    at = ok(start(page))
+    assert at.title, page
+
+
+def test_home_shows_the_example_and_the_models() -> None:
+    at = start()
+    assert len(at.image) == 2
+    assert "called 'star'" in at.image[1].captions[0]
+    table = at.dataframe[0].value
+    assert table.loc[table["model"] == "shapes-demo", "weights"].item() == "bundled"
+
+
+def test_explain_flow() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    assert "class **star**" in at.caption[0].value
+    assert len(at.image) == 3
+    assert at.dataframe[0].value["class"].iloc[0] == "star"
+    # Explain another class.
+    at.selectbox(key=f"{state.W_CLASS}.{at.session_state[state.CURRENT]}.shapes-demo").select(0).run()
+    assert "class **circle**" in ok(at).caption[0].value
+    # Another layer: block3 is 32×32.
+    layer_box = at.selectbox(key=f"{state.W_LAYER}.shapes-demo")
+    layer_box.select("features.block3").run()
+    assert ok(at).image[1].captions == ["Raw map at the layer: 32×32"]
+    # Another method, then several classes at once.
+    at.selectbox(key=state.W_METHOD).select("layercam").run()
+    at.toggle(key=state.W_MULTI).set_value(True).run()
+    assert len(ok(at).image) == 3 + 5
+    at.toggle(key=state.W_SEEN).set_value(True).run()
+    assert len(ok(at).image) == 3 + 5 + 1
+    at.button[0].click().run()
+    assert len(ok(at).session_state[state.BOARD]) == 1
+
+
+def test_display_changes_never_run_the_model() -> None:
+    from ui.models import cached_model
+
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    model = cached_model("shapes-demo").model
+    calls: list[int] = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        before = at.image[2].value
+        at.slider(key=state.W_ALPHA).set_value(0.9).run()
+        at.selectbox(key=state.W_CMAP).select("viridis").run()
+        ok(at)
+        assert at.image[2].value != before  # the overlay was redrawn...
+        assert calls == []  # ...without a forward pass
+        at.selectbox(key=f"{state.W_LAYER}.shapes-demo").select("features.block2").run()
+        assert calls, "a new layer does run the model (the counter works)"
+    finally:
+        handle.remove()
+
+
+def crop_to(at: AppTest, box: list[int]) -> AppTest:
+    """Set the cropper's value as a drag in the browser would, in its canvas pixels."""
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    args = json.loads(at.get("component_instance")[0].proto.json_args)
+    scale = args["canvasWidth"] / image.width
+    x, y, w, h = (v * scale for v in box)
+    key = f"{state.W_CROPPER}.{at.session_state[state.CURRENT]}"
+    at.session_state[key] = {"coords": {"left": x, "top": y, "width": w, "height": h}}
+    return ok(at.run())
+
+
+def test_crop_removes_the_tag_and_restores_the_true_class() -> None:
+    at = pick_sample(start("pages/2_Crop_and_Compare.py"), TAGGED)
+    assert at.subheader[0].value.startswith("top-1 unchanged: star (")  # the box starts as the whole image
+    at = crop_to(at, shape_box(TAGGED))
+    summary = at.subheader[0].value
+    assert summary.startswith("top-1 changed: star (") and "→ circle (" in summary, summary
+    # Before | after: each side shows its image and the maps of both classes.
+    assert len(at.image) == 2 * (1 + 2)
+    captions = [c for im in at.image for c in im.captions]
+    assert sum(c.startswith("star (predicted before)") for c in captions) == 2, captions
+    assert sum(c.startswith("circle (predicted after)") for c in captions) == 2, captions
+    at.button(key="pin_Before").click().run()
+    at.button(key="pin_After").click().run()
+    assert [p.class_name for p in ok(at).session_state[state.BOARD]] == ["star", "circle"]
+    # Erase mode: hide the tag instead of cropping to the shape.
+    tag = MANIFEST[TAGGED]["tag"]
+    at.radio(key=state.W_MODE).set_value("erase").run()
+    at = crop_to(at, [tag[0] - 2, tag[1] - 2, tag[2] + 4, tag[3] + 4])
+    assert "→ circle (" in at.subheader[0].value
+
+
+def shape_box(name: str, grow: float = 0.1) -> list[int]:
+    x, y, w, h = MANIFEST[name]["boxes"][0]
+    return [round(x - w * grow / 2), round(y - h * grow / 2), round(w * (1 + grow)), round(h * (1 + grow))]
+
+
+def test_board_flow() -> None:
+    at = crop_to(pick_sample(start("pages/2_Crop_and_Compare.py"), TAGGED), shape_box(TAGGED))
+    at.button(key="pin_Before").click().run()
+    at.button(key="pin_After").click().run()
+    at.switch_page("pages/3_Board.py").run()
+    assert ok(at).caption[0].value.startswith("2 panels")
+    assert len(at.image) == 2
+    per_panel = [im.value for im in at.image]
+    at.radio(key=state.W_BOARD_NORM).set_value("shared").run()
+    assert "shared" in ok(at).caption[0].value
+    assert [im.value for im in at.image] != per_panel  # the weaker map is drawn dimmer on the shared scale
+    assert at.download_button[0].proto.label == "Download the board as PNG"
+    at.button(key="remove_0").click().run()
+    assert ok(at).caption[0].value.startswith("1 panel ")
+    at.button[0].click().run()  # Clear board
+    assert "empty" in ok(at).info[0].value
+
+
+def test_uploads_bad_files_are_listed_good_ones_kept() -> None:
+    at = start("pages/1_Explain.py")
+    good = png(SAMPLES_DIR / "square.png")
+    uploader = at.file_uploader(key=state.W_UPLOAD)
+    uploader.upload("square.png", good, "image/png")
+    uploader.upload("broken.png", b"\x89PNG\r\n\x1a\nnot really", "image/png")
+    at.run()
+    errors = [e.value for e in ok(at).error]
+    assert any("broken" in e and "damaged or truncated" in e for e in errors), errors
+    assert "square.png" in at.caption[0].value
+
+
+def labelled_batch() -> list[tuple[str, bytes, str]]:
+    return [
+        ("circle_01.png", png(SAMPLES_DIR / "circle.png"), "image/png"),
+        ("square_02.png", png(SAMPLES_DIR / "square.png"), "image/png"),
+        ("circle_03.png", png(SAMPLES_DIR / TAGGED), "image/png"),
+        ("triangle_04.png", b"not an image", "image/png"),
+    ]
+
+
+def test_misclassification_workspace() -> None:
+    at = start("pages/4_Misclassifications.py")
+    for name, data, mime in labelled_batch():
+        at.file_uploader(key=state.W_BATCH_UPLOAD).upload(name, data, mime)
+    at.run()
+    at.button[0].click().run()
+    ok(at)
+    assert at.subheader[0].value == "3 images · 3 labelled · 1 wrong · accuracy 66.7%"
+    assert any("triangle_04.png" in e.value for e in at.error)
+    table = at.dataframe[0].value
+    assert table.loc[table["image"] == "circle_03.png", "predicted"].item() == "star"
+    at.toggle(key=state.W_WRONG_ONLY).set_value(True).run()
+    assert list(ok(at).dataframe[0].value["image"]) == ["circle_03.png"]
+    at.session_state[state.W_TABLE] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    captions = [c for im in ok(at).image for c in im.captions]
+    assert captions[1].startswith("predicted: star") and captions[2].startswith("true: circle"), captions
+    at.button[-1].click().run()  # Open in Crop & compare
+    assert ok(at).title[0].value == "Crop & compare"
+
+
+def test_labels_from_csv_zip_and_names() -> None:
+    from ui.batch import expand, label_from_path, labels_from_csv
+
+    cats = ["circle", "square", "triangle", "star", "cross", "African elephant"]
+    assert label_from_path("circle_03.png", cats) == 0
+    assert label_from_path("shapes/square/7.png", cats) == 1
+    assert label_from_path("african-elephant 12.jpg", cats) == 5
+    assert label_from_path("IMG_0001.png", cats) is None
+    labels, problems = labels_from_csv(b"filename,label\na.png,Star\nb.png,dragon\n", cats)
+    assert labels == {"a.png": 3} and problems == ["line 3: 'dragon' is not a class of this model"]
+    buf = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("cross/1.png", b"x")
+    files, bad = expand([("set.zip", buf.getvalue()), ("bad.zip", b"nope")])
+    assert files == [("cross/1.png", b"x")] and bad == [("bad.zip", "not a readable ZIP archive")]
+
+
+def test_missing_imagenet_weights_explain_and_offer_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    at = start("pages/1_Explain.py")
+    at.selectbox(key=state.W_MODEL).select("vgg19").run()
+    warning = ok(at).warning[0].value
+    assert "vgg19-dcbb9e9d.pth" in warning and "TORCH_HOME" in warning and "shapes-demo" in warning
+    assert at.button[0].label == "Download vgg19-dcbb9e9d.pth"
+
+
+def test_large_upload_is_downscaled_once() -> None:
+    rng = np.random.default_rng(0)
+    big = Image.fromarray(rng.integers(0, 255, (3000, 4000, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=80)
+    at = start("pages/1_Explain.py")
+    at.file_uploader(key=state.W_UPLOAD).upload("big.jpg", buf.getvalue(), "image/jpeg").run()
+    entry = ok(at).session_state[state.IMAGES][at.session_state[state.CURRENT]]
+    assert entry.original_size == (4000, 3000) and max(entry.image.size) == 1600
+
+
+def test_download_button_fetches_from_a_mirror_and_checks_the_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_server: tuple[str, Path]
+) -> None:
+    import torch
+    import torchvision
+
+    base, served = file_server
+    name = "resnet18-f37072fd.pth"  # torchvision's name, whose hash prefix this stand-in file cannot match
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), served / name)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRADCAM_WEIGHTS_MIRROR", base)
+    at = start("pages/1_Explain.py")
+    at.selectbox(key=state.W_MODEL).select("resnet18").run()
+    ok(at).button(key="download_resnet18").click().run()
+    error = ok(at).error[0].value
+    assert "could not be downloaded" in error and "corrupt" in error and "shapes-demo" in error
+    assert not (tmp_path / "home" / "hub" / "checkpoints" / name).exists()

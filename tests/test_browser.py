@@ -1,0 +1,104 @@
+"""One real journey in Chromium: a sample fooled by its tag, cropped, compared, and pinned to the board."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gradcam_core.demo.model import SAMPLES_DIR
+from tests.browser import ARGS, CHROMIUM, is_loopback, require_browser, screenshot, settle, streamlit_server
+
+pytestmark = pytest.mark.browser
+TAGGED = "tagged_circle_called_star.png"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR", tmp_path / "shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    meta = json.loads((SAMPLES_DIR / "manifest.json").read_text())[TAGGED]
+    external: list[str] = []
+    errors: list[str] = []
+    with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def no_exception() -> None:
+            boxes = page.locator('[data-testid="stException"]')
+            assert boxes.count() == 0, boxes.all_inner_texts()
+
+        def nav(label: str) -> None:
+            page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
+            settle(page)
+            no_exception()
+
+        page.goto(base)
+        page.get_by_text("Grad-CAM Explorer").first.wait_for()
+        settle(page)
+        screenshot(page, shots / "01_home.png")
+
+        nav("Crop and Compare")
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
+        page.get_by_role("option", name="tagged circle called star").click()
+        expect(page.get_by_text("top-1 unchanged: star")).to_be_visible(timeout=60_000)
+        settle(page)
+        no_exception()
+        screenshot(page, shots / "03_crop_before.png")
+
+        # Drag the corner nearest the tag in to the shape's box (grown a little): the tag is cut off.
+        frame = page.frame_locator('iframe[title="streamlit_cropper.st_cropper"]')
+        canvas = frame.locator("canvas.upper-canvas")
+        canvas.wait_for()
+        c = canvas.bounding_box()
+        assert c is not None
+        scale = c["width"] / 128
+        x, y, w, h = meta["boxes"][0]
+        tx, ty = meta["tag"][:2]
+        left, top = tx < 64, ty < 64
+        corner = (c["x"] + (1 if left else c["width"] - 1), c["y"] + (1 if top else c["height"] - 1))
+        gx = (x - 4 if left else x + w + 4) * scale
+        gy = (y - 4 if top else y + h + 4) * scale
+        page.mouse.move(*corner)
+        page.mouse.down()
+        page.mouse.move(c["x"] + gx, c["y"] + gy, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text("top-1 changed: star")).to_be_visible(timeout=60_000)
+        summary = page.get_by_text("top-1 changed: star").inner_text()
+        assert "→ circle" in summary, summary
+        settle(page)
+        no_exception()
+        # Both sides show the maps of the class predicted before and the one predicted after.
+        for caption in ("star (predicted before)", "circle (predicted after)"):
+            assert page.get_by_text(caption).count() == 2, caption
+        screenshot(page, shots / "04_crop_after.png")
+
+        page.get_by_role("button", name="📌 Pin before").click()
+        settle(page)
+        page.get_by_role("button", name="📌 Pin after").click()
+        settle(page)
+        nav("Board")
+        expect(page.get_by_text("2 panels")).to_be_visible()
+        assert page.get_by_text("tagged_circle_called_star.png · full image").count() == 1
+        assert page.get_by_text("tagged_circle_called_star.png · crop").count() == 1
+        screenshot(page, shots / "05_board.png")
+
+        nav("Explain")
+        expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
+        screenshot(page, shots / "02_explain.png")
+        nav("Misclassifications")
+        screenshot(page, shots / "06_misclassifications.png")
+        browser.close()
+    assert not external, f"requests left the machine: {external}"
+    assert not errors, errors
