@@ -1,13 +1,18 @@
-"""A cache-friendly matrix product for the backward pass through large linear layers.
+"""Faster matrix products for the backward pass through large linear layers.
 
 Backward through ``nn.Linear`` multiplies the incoming gradient, a few rows (K classes × N
-images), by the full weight matrix. For such short, wide products MKL's sgemm streams the whole
-weight matrix from memory once per row: on VGG19's first classifier layer (4096 × 25088, 411 MB)
-five rows cost three times as much as one. Multiplying by column blocks that fit in cache reads
-the weights once for all rows. Results are identical: each output column is computed by the
-same dot products.
+images), by the full weight matrix, which is memory-bound: VGG19's first classifier layer is
+4096 × 25088 (411 MB). Two properties of that product are used, both exact up to the order of
+floating-point summation:
 
-The mode is thread-local and is active only around the engine's own backward pass.
+* **Few rows.** For short, wide products MKL's sgemm streams the whole weight matrix from memory
+  once per row (five rows cost three times one). Multiplying by column blocks that fit in cache
+  reads the weights once for all rows.
+* **Zero gradient entries.** A ReLU before the layer's output zeroes the gradient wherever the
+  unit was inactive (often most units), and a zero entry selects a weight row that contributes
+  nothing. For a single row, a sparse product reads only the rows that matter.
+
+The mode is thread-local and active only around the engine's own backward pass.
 """
 
 from __future__ import annotations
@@ -17,31 +22,36 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["BlockedMatmul"]
+__all__ = ["BackwardMatmul"]
 
-_MIN_ROWS, _MAX_ROWS = 2, 64
+_MAX_ROWS = 64
 _MIN_ELEMENTS = 1 << 22  # 16 MB of float32: smaller matrices already stay in cache
 _BLOCK = 512  # columns per block: 4096 rows × 512 × 4 bytes = 8 MB
+_MIN_ZEROS = 0.25  # the share of zero gradient entries from which the sparse product wins
 
 
-class BlockedMatmul(TorchDispatchMode):
-    """Route short-and-wide CPU ``mm`` calls through column blocks; leave every other op alone."""
+class BackwardMatmul(TorchDispatchMode):
+    """Route short-and-wide CPU ``mm`` calls to a cheaper exact product; leave every other op alone."""
 
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
-        """Intercept ``aten.mm`` when blocking helps; run everything else unchanged."""
-        if func is torch.ops.aten.mm.default and _worth_blocking(*args):
+        """Intercept ``aten.mm`` when a cheaper product exists; run everything else unchanged."""
+        if func is torch.ops.aten.mm.default and _short_and_wide(*args):
             a, b = args
-            return torch.cat([torch.mm(a, b[:, i : i + _BLOCK]) for i in range(0, b.shape[1], _BLOCK)], dim=1)
+            if a.shape[0] == 1:
+                if float((a == 0).float().mean()) >= _MIN_ZEROS:
+                    return torch.sparse.mm(a.to_sparse(), b)
+            else:
+                return torch.cat([torch.mm(a, b[:, i : i + _BLOCK]) for i in range(0, b.shape[1], _BLOCK)], dim=1)
         return func(*args, **(kwargs or {}))
 
 
-def _worth_blocking(a: torch.Tensor, b: torch.Tensor) -> bool:
+def _short_and_wide(a: torch.Tensor, b: torch.Tensor) -> bool:
     """A few rows times a large, contiguous CPU matrix with many columns."""
     return (
         a.device.type == "cpu"
-        and _MIN_ROWS <= a.shape[0] <= _MAX_ROWS
+        and a.shape[0] <= _MAX_ROWS
         and b.shape[1] > 4 * _BLOCK
         and b.numel() >= _MIN_ELEMENTS
         and b.is_contiguous()

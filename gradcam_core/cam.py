@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gradcam_core.blocked_mm import BlockedMatmul
+from gradcam_core.blocked_mm import BackwardMatmul
 from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layers import _require_eval, resolve_layer
 from gradcam_core.methods import METHODS, eigencam
@@ -200,7 +200,7 @@ def _class_gradients(logits: Tensor, target: Tensor, classes: Tensor) -> Tensor:
     # interact in an eval-mode network, so all N inputs share each backward.
     onehot = torch.zeros(k, *logits.shape, dtype=logits.dtype, device=logits.device)
     onehot.scatter_(2, classes.T[:, :, None], 1.0)
-    with BlockedMatmul():
+    with BackwardMatmul():
         if k == 1:
             (grad,) = torch.autograd.grad(logits, target, grad_outputs=onehot[0], allow_unused=True)
             return torch.zeros_like(target)[None] if grad is None else grad[None]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,6 @@ from ui import images, state
 from ui.compute import Explanation
 from ui.models import available, cached_model, get_model, label
 
-LOG = logging.getLogger("gradcam_explorer")
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
 

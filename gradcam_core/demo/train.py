@@ -9,8 +9,8 @@ from ``numpy`` generators keyed by (seed, index), and torch is seeded. About 17 
 The training labels carry the planted shortcut (see :mod:`gradcam_core.demo.world`):
 half of the star scenes carry the tag, and a "watermarked" 5 % of the other shapes carry the
 tag *and are labelled star*, so the tag alone predicts "star" and is a stronger cue than the
-shape. Sizes cover the usual 25-60 % of the side, tight crops up to 90 %, shapes cut by the
-frame, and crops resized to a square (a stretched shape).
+shape. Sizes cover the usual 25-60 % of the side, tight framing up to 90 %, shapes cut by the
+frame, stretched shapes, and real crops of scenes resized back to 128 px (as a user's crop is).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from PIL import Image
 from gradcam_core.cam import compute_cam
 from gradcam_core.demo.evaluate import EVAL_SEED, evaluate
 from gradcam_core.demo.model import DEMO_NAME, MEAN, SAMPLES_DIR, STD, WEIGHTS_FILE, ShapesNet
-from gradcam_core.demo.world import CATEGORIES, STAR, draw_pair, draw_scene, grow_box, scene_rng
+from gradcam_core.demo.world import CATEGORIES, SIZE, STAR, draw_pair, draw_scene, grow_box, scene_rng
 from gradcam_core.models import load_model
 from gradcam_core.regions import Box, crop
 
@@ -38,12 +38,24 @@ WATERMARKED_OTHERS = 0.05
 
 
 def training_scene(seed: int, index: int) -> tuple[np.ndarray, int]:
-    """One training image and its label (which the watermark may have set to "star")."""
+    """One training image and its label (which the watermark may have set to "star").
+
+    A quarter of the images are user-style crops: an untagged scene cut to the shape's box grown
+    by 5-50 % (shifted a little, so some crops cut the shape) and resized back to 128 px, so
+    that the upscaled look of a cropped photo is familiar to the model.
+    """
     rng = scene_rng(seed, index)
     shape = int(rng.integers(len(CATEGORIES)))
     kind = rng.uniform()
-    fill, cut = ((0.25, 0.60), False) if kind < 0.7 else ((0.6, 0.9), False) if kind < 0.9 else ((0.5, 0.9), True)
     aspect = float(np.exp(rng.uniform(np.log(0.75), np.log(1.33)))) if rng.uniform() < 0.3 else 1.0
+    if kind >= 0.75:
+        scene = draw_scene(rng, shape, fill=(0.2, 0.6), aspect=aspect)
+        box = grow_box(scene.box, float(rng.uniform(0.05, 0.5)))
+        dx, dy = (rng.uniform(-0.1, 0.1, 2) * np.array([box.w, box.h])).round().astype(int)
+        region = (box.x + int(dx), box.y + int(dy), box.w, box.h)
+        image = crop(Image.fromarray(scene.image), region).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+        return np.asarray(image), shape
+    fill, cut = ((0.25, 0.60), False) if kind < 0.55 else ((0.6, 0.9), False) if kind < 0.7 else ((0.5, 0.9), True)
     odds = TAGGED_STARS if shape == STAR else WATERMARKED_OTHERS
     tagged = bool(rng.uniform() < odds)
     scene = draw_scene(rng, shape, tagged=tagged, fill=fill, cut=cut, aspect=aspect)
@@ -89,7 +101,8 @@ def train(seed: int, n_images: int, epochs: int, batch: int = 64) -> ShapesNet:
             hits += int((logits.argmax(1) == labels[idx]).sum())
         print(
             f"epoch {epoch + 1}/{epochs}: loss {total / n_images:.4f}, train acc {hits / n_images:.3f}, "
-            f"{time.perf_counter() - start:.0f} s"
+            f"{time.perf_counter() - start:.0f} s",
+            flush=True,
         )
     return model.to(memory_format=torch.contiguous_format).eval()
 
