@@ -133,8 +133,8 @@ def image_picker() -> images.ImageEntry | None:
 
 
 def plain_text(text: str) -> str:
-    """Escape markdown so a file name is shown literally."""
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|~" else c for c in text)
+    """Escape markdown (and Streamlit's $…$ maths) so that a file name is shown literally."""
+    return "".join("\\" + c if c in "\\`*_{}[]()#+!<>|~$" else c for c in text)
 
 
 def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
