@@ -24,10 +24,11 @@ if example is not None:
     layer = model_spec(DEMO_NAME).default_layer
     exp = explain(entry.key, None, None, DEMO_NAME, layer, "gradcam", None, _image=entry.image)
     cols = st.columns([1, 1, 2])
-    cols[0].image(entry.image, caption="A circle with a corner tag…")
+    cols[0].image(entry.image, caption="A circle with a corner tag…", width="stretch")
     cols[1].image(
         widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
         caption=f"…called '{CATEGORIES[exp.classes[0]]}': the map lights up the tag",
+        width="stretch",
     )
     cols[2].markdown(
         "The bundled **shapes-demo** model learned a shortcut: in its training data a checkerboard "
@@ -38,10 +39,10 @@ if example is not None:
 
 st.subheader("Pages")
 links = st.columns(4)
-links[0].page_link("pages/1_Explain.py", label="Explain", icon="🔥")
-links[1].page_link("pages/2_Crop_and_Compare.py", label="Crop & compare", icon="✂️")
-links[2].page_link("pages/3_Board.py", label="Board", icon="📌")
-links[3].page_link("pages/4_Misclassifications.py", label="Misclassifications", icon="🔍")
+links[0].page_link("pages/1_Explain.py", label="Explain")
+links[1].page_link("pages/2_Crop_and_Compare.py", label="Crop & compare")
+links[2].page_link("pages/3_Board.py", label="Board")
+links[3].page_link("pages/4_Misclassifications.py", label="Misclassifications")
 
 st.subheader("Models on this machine")
 have = available()

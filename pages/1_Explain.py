@@ -22,13 +22,14 @@ cats = loaded.categories
 
 base = explain(entry.key, None, None, model_name, layer, method, None, _image=entry.image)
 top = base.top(5)
-controls = st.columns([2, 2, 1, 1])
+controls = st.columns([3, 4])
 with controls[0]:
     cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
 with controls[1]:
     alpha, cmap = widgets.display_controls()
-seen = controls[2].toggle("What the model saw", key=state.W_SEEN)
-multi = controls[3].toggle("Top-5 maps in a row", key=state.W_MULTI)
+toggles = st.columns(4)
+seen = toggles[0].toggle("What the model saw", key=state.W_SEEN)
+multi = toggles[1].toggle("Top-5 maps in a row", key=state.W_MULTI)
 exp = (
     base
     if cls == base.classes[0]
@@ -37,11 +38,11 @@ exp = (
 
 st.caption(f"**{entry.name}** · {model_name} · layer `{layer}` · {method} · class **{cats[cls]}**")
 cols = st.columns(3)
-cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})")
+cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")
 h, w = exp.maps[0].shape
-cols[1].image(widgets.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}")
+cols[1].image(widgets.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
 over = widgets.overlay_full(entry.image, exp, 0, None, alpha, cmap)
-cols[2].image(over, caption=f"Grad-CAM overlay: {cats[cls]}")
+cols[2].image(over, caption=f"Grad-CAM overlay: {cats[cls]}", width="stretch")
 widgets.show_warnings(exp)
 
 if seen:
@@ -61,12 +62,13 @@ if multi:
         row[k].image(
             widgets.overlay_full(entry.image, many, k, None, alpha, cmap),
             caption=f"{cats[c]} ({many.probabilities[c]:.1%})",
+            width="stretch",
         )
 
 st.subheader("Predictions")
 widgets.show_predictions(exp, cats)
 
-if st.button("📌 Pin to board", type="primary"):
+if st.button("Pin to board", type="primary"):
     board.pin(
         entry.name,
         entry.image,

@@ -38,7 +38,6 @@ with settings[1]:
     shared = st.toggle(
         "Shared colour scale",
         key=state.W_SHARED,
-        value=True,
         help="Put all panels on one intensity scale, so their strengths can be compared.",
     )
     alpha, cmap = widgets.display_controls()
@@ -87,7 +86,7 @@ for col, title, exp, fulls, shown_image in (
 ):
     with col:
         st.markdown(f"#### {title}")
-        st.image(shown_image, caption=f"{title}: {shown_image.width}×{shown_image.height}")
+        st.image(shown_image, caption=f"{title}: {shown_image.width}×{shown_image.height}", width="stretch")
         delta = pd.DataFrame(
             {
                 "class": [cats[i] for i in exp.top(5)],
@@ -110,9 +109,10 @@ for col, title, exp, fulls, shown_image in (
             maps[k].image(
                 widgets.overlay_full(image, exp, k, frame if exp is after else None, alpha, cmap, vmax),
                 caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
+                width="stretch",
             )
         widgets.show_warnings(exp)
-        if st.button(f"📌 Pin {title.lower()}", key=f"pin_{title}"):
+        if st.button(f"Pin {title.lower()} to board", key=f"pin_{title}"):
             shown_cls = b_cls if exp is before else a_cls
             k = pair.index(shown_cls)
             board.pin(

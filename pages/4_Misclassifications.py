@@ -98,12 +98,13 @@ pair = (row.predicted,) if row.truth in (None, row.predicted) else (row.predicte
 exp = explain(entry.key, None, None, run.model, run.layer, run.method, pair, _image=entry.image)
 vmax = float(exp.maps.max())
 cols = st.columns(len(pair) + 1)
-cols[0].image(entry.image, caption=entry.name)
+cols[0].image(entry.image, caption=entry.name, width="stretch")
 for k, c in enumerate(pair):
     role = "predicted" if k == 0 else "true"
     cols[k + 1].image(
         widgets.overlay_full(entry.image, exp, k, None, alpha, cmap, vmax),
         caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})",
+        width="stretch",
     )
 if st.button("Open in Crop & compare"):
     images.add(entry)

@@ -255,3 +255,20 @@ def test_download_button_fetches_from_a_mirror_and_checks_the_hash(
     error = ok(at).error[0].value
     assert "could not be downloaded" in error and "corrupt" in error and "shapes-demo" in error
     assert not (tmp_path / "home" / "hub" / "checkpoints" / name).exists()
+
+
+def test_choices_survive_page_switches() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    at.slider(key=state.W_ALPHA).set_value(0.8).run()
+    at.selectbox(key=state.W_CMAP).select("inferno").run()
+    at.selectbox(key=state.W_METHOD).select("gradcam++").run()
+    at.selectbox(key=f"{state.W_LAYER}.shapes-demo").select("features.block3").run()
+    at.button[0].click().run()  # pin, so that the board shows its controls
+    for page in ("pages/2_Crop_and_Compare.py", "pages/3_Board.py", "pages/1_Explain.py"):
+        at.switch_page(page).run()
+        ok(at)
+        assert at.slider(key=state.W_ALPHA).value == 0.8, page
+        assert at.selectbox(key=state.W_CMAP).value == "inferno", page
+    assert at.selectbox(key=state.W_METHOD).value == "gradcam++"
+    assert at.selectbox(key=f"{state.W_LAYER}.shapes-demo").value == "features.block3"
+    assert "tagged_circle_called_star.png" in at.caption[0].value

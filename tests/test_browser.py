@@ -84,12 +84,12 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
             assert page.get_by_text(caption).count() == 2, caption
         screenshot(page, shots / "04_crop_after.png")
 
-        page.get_by_role("button", name="📌 Pin before").click()
+        page.get_by_role("button", name="Pin before to board").click()
         settle(page)
-        page.get_by_role("button", name="📌 Pin after").click()
+        page.get_by_role("button", name="Pin after to board").click()
         settle(page)
         nav("Board")
-        expect(page.get_by_text("2 panels")).to_be_visible()
+        expect(page.get_by_text("2 panels · normalisation: per panel")).to_be_visible()
         assert page.get_by_text("tagged_circle_called_star.png · full image").count() == 1
         assert page.get_by_text("tagged_circle_called_star.png · crop").count() == 1
         screenshot(page, shots / "05_board.png")

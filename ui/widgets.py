@@ -22,13 +22,16 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
 def page_setup(title: str) -> None:
     """Configure the page; every page calls this first."""
-    st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", page_icon="🔥", layout="wide")
+    st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
 
 
 def persist(key: str, default: Any) -> None:
-    """Seed widget ``key`` from its persisted value (widget state is dropped on page switches)."""
-    if key not in st.session_state:
-        st.session_state[key] = state.setting(key, default)
+    """Seed widget ``key`` from its persisted value before the widget is drawn.
+
+    Streamlit resets a widget to its default when another page draws it, so every page seeds it
+    from ``state.SETTINGS``, where each widget's ``on_change`` keeps the latest choice.
+    """
+    st.session_state[key] = state.setting(key, default)
 
 
 def _store(key: str) -> Callable[[], None]:
