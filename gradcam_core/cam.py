@@ -50,11 +50,18 @@ class CamResult:
 
 @dataclass
 class _Capture:
-    """The target layer's output from the last time it ran in this forward pass."""
+    """The target layer's output from the last time it ran in this forward pass.
 
+    Everything before the layer runs without autograd (in inference mode on the fast path, else
+    under ``no_grad``); at the layer the hook switches recording on for the rest of the pass, so
+    that backward runs only from the logits down to this layer. Autograd modes are per thread.
+    """
+
+    fast: bool
     leaf: Tensor | None = None
     passed_on: Tensor | None = None
     clone_fn: Any = None
+    _recording: Any = None
 
     def __call__(self, _module: nn.Module, output: Any) -> Tensor:
         if not isinstance(output, Tensor) or output.dim() != 4:
@@ -62,15 +69,23 @@ class _Capture:
             raise ValueError(
                 f"the layer's output is {shape}, not a 4-D map [N, C, h, w]: choose a layer from list_layers()"
             )
-        # Everything before the layer ran without autograd; from here on record a graph, so that
-        # backward runs only from the logits down to this layer (grad mode is per thread).
+        if self.fast and self._recording is None:
+            self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
+            self._recording.__enter__()
         torch.set_grad_enabled(True)
-        self.leaf = output.detach().requires_grad_(True)
+        # An inference tensor cannot join a graph: clone it into a normal one.
+        self.leaf = (output.clone() if output.is_inference() else output.detach()).requires_grad_(True)
         # Hand the network a copy: an in-place op after the layer (VGG's and DenseNet's ReLU)
         # then rewrites the copy, never the leaf, and autograd stays valid.
         self.passed_on = self.leaf.clone()
         self.clone_fn = self.passed_on.grad_fn
         return self.passed_on
+
+    def release(self) -> None:
+        """Leave the recording mode the hook entered (call once the forward pass has ended)."""
+        if self._recording is not None:
+            self._recording.__exit__(None, None, None)
+            self._recording = None
 
     def target(self) -> Tensor:
         """The tensor whose activations and gradients define the map.
@@ -137,7 +152,6 @@ def compute_cam(
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
     module = resolve_layer(model, layer)
     device = model_device(model)
-    capture = _Capture()
     notes: list[str] = []
     with ExitStack() as stack:
         if torch.is_inference_mode_enabled():
@@ -145,8 +159,14 @@ def compute_cam(
         x = inputs.detach().to(device=device, dtype=torch.float32)
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
-        with forward_hook(module, capture), torch.no_grad():
-            logits = model(x)
+        try:
+            capture, logits = _forward(model, x, module, fast=True)
+        except RuntimeError as exc:
+            # A layer whose graph after it needs a tensor made before it (say, a multiplication by
+            # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
+            if "nference tensor" not in str(exc):
+                raise
+            capture, logits = _forward(model, x, module, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
@@ -174,6 +194,16 @@ def compute_cam(
     return CamResult(maps, targets.cpu(), scores, layer, method, tuple(notes))
 
 
+def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
+    """Run the model once with the target layer captured; return the capture and the output."""
+    capture = _Capture(fast)
+    with forward_hook(module, capture), torch.inference_mode() if fast else torch.no_grad():
+        try:
+            return capture, model(x)
+        finally:
+            capture.release()
+
+
 def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
     """Turn the ``classes`` argument into an [N, K] index tensor, checking every index."""
     n, num_classes = logits.shape
@@ -196,6 +226,8 @@ def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
 def _class_gradients(logits: Tensor, target: Tensor, classes: Tensor) -> Tensor:
     """Gradients [K, N, C, h, w] of each chosen logit with respect to ``target``, in one backward pass."""
     k = classes.shape[1]
+    if not logits.requires_grad:  # the layer does not feed the logits at all
+        return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device)
     # One-hot rows select logit classes[n, j] of input n for the j-th backward; inputs do not
     # interact in an eval-mode network, so all N inputs share each backward.
     onehot = torch.zeros(k, *logits.shape, dtype=logits.dtype, device=logits.device)

@@ -76,10 +76,12 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     Raises:
         ValueError: no such module; the message suggests the closest real names.
     """
-    modules = dict(model.named_modules())
-    if name and name in modules:
-        return modules[name]
-    close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.5)
+    if name:
+        try:
+            return model.get_submodule(name)  # walks the path only: cheap on deep models
+        except AttributeError:
+            pass
+    close = difflib.get_close_matches(name, [n for n, _ in model.named_modules() if n], n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see list_layers() for valid names"
     raise ValueError(f"unknown layer '{name}'{hint}")
 

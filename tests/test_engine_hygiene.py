@@ -167,3 +167,48 @@ def test_every_spatial_layer_works_with_in_place_relus(name: str) -> None:
         assert result.maps.shape == (1, 2, *info.shape[1:]), info
         assert torch.isfinite(result.maps).all(), info
     assert hook_count(model) == 0
+
+
+class Gated(nn.Module):
+    """The target's output is multiplied by an activation made before it: the inference-mode
+    shortcut cannot record that product, so the engine must fall back to no_grad."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3, padding=1)
+        self.second = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(self.first(x))
+        b = torch.relu(self.second(a))
+        return self.head((a * b).mean(dim=(2, 3)))
+
+
+def test_layer_feeding_a_product_with_an_earlier_tensor(images: torch.Tensor) -> None:
+    net = Gated().eval()
+    result = compute_cam(net, images, "second", classes=[0, 2])
+    a = torch.relu(net.first(images)).detach()
+    b = net.second(a).detach().requires_grad_(True)  # the conv's own output, before the ReLU
+    logits = net.head((a * torch.relu(b)).mean(dim=(2, 3)))
+    for j, cls in enumerate([0, 2]):
+        (grad,) = torch.autograd.grad(logits[:, cls].sum(), b, retain_graph=True)
+        expected = torch.relu((grad.mean(dim=(2, 3))[:, :, None, None] * b.detach()).sum(1))
+        torch.testing.assert_close(result.maps[:, j], expected)
+    assert hook_count(net) == 0
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def test_layer_that_never_reaches_the_logits_warns_instead_of_a_blank_map(images: torch.Tensor) -> None:
+    class SideBranch(TinyNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.side = nn.Conv2d(3, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.side(x)  # computed, never used
+            return super().forward(x)
+
+    result = compute_cam(SideBranch().eval(), images, "side")
+    assert not result.maps.any()
+    assert len(result.warnings) == 1 and "receives no gradient" in result.warnings[0]
