@@ -5,19 +5,9 @@ import streamlit as st
 from gradcam_core import crop
 from ui import board, state, widgets
 from ui.compute import explain
-from ui.models import cached_model
 
-widgets.page_setup("Explain")
-choice = widgets.sidebar()
-entry = widgets.image_picker()
-st.title("Explain")
-if choice is None:
-    st.stop()
-if entry is None:
-    st.info("Pick a bundled sample or upload an image in the sidebar.")
-    st.stop()
-model_name, layer, method = choice
-loaded = cached_model(model_name)
+page = widgets.image_page("Explain")
+model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
 cats = loaded.categories
 
 base = explain(entry.key, None, None, model_name, layer, method, None, _image=entry.image)

@@ -7,21 +7,11 @@ from streamlit_cropper import st_cropper
 from gradcam_core import Box, clamp_box
 from ui import board, state, widgets
 from ui.compute import explain
-from ui.models import cached_model
 
 DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
 
-widgets.page_setup("Crop & compare")
-choice = widgets.sidebar()
-entry = widgets.image_picker()
-st.title("Crop & compare")
-if choice is None:
-    st.stop()
-if entry is None:
-    st.info("Pick a bundled sample or upload an image in the sidebar.")
-    st.stop()
-model_name, layer, method = choice
-loaded = cached_model(model_name)
+page = widgets.image_page("Crop & compare")
+model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
 cats = loaded.categories
 image = entry.image
 

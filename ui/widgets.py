@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,17 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from gradcam_core import COLORMAPS, METHODS, LayerInfo, heatmap_to_rgb, list_layers, list_models, overlay, paste_map
+from gradcam_core import (
+    COLORMAPS,
+    METHODS,
+    LayerInfo,
+    LoadedModel,
+    heatmap_to_rgb,
+    list_layers,
+    list_models,
+    overlay,
+    paste_map,
+)
 from gradcam_core.demo.model import DEMO_NAME
 from ui import images, state
 from ui.compute import Explanation
@@ -23,6 +34,35 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 def page_setup(title: str) -> None:
     """Configure the page; every page calls this first."""
     st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page that explains one image works with (see :func:`image_page`)."""
+
+    model_name: str
+    layer: str
+    method: str
+    loaded: LoadedModel
+    entry: images.ImageEntry
+
+
+def image_page(title: str) -> PageContext:
+    """Set up a page that explains one image: sidebar, image picker, title.
+
+    Stops the page, with a message, when the model is unusable or no image is chosen yet.
+    """
+    page_setup(title)
+    choice = sidebar()
+    entry = image_picker()
+    st.title(title)
+    if choice is None:
+        st.stop()
+    if entry is None:
+        st.info("Pick a bundled sample or upload an image in the sidebar.")
+        st.stop()
+    model_name, layer, method = choice
+    return PageContext(model_name, layer, method, cached_model(model_name), entry)
 
 
 def persist(key: str, default: Any) -> None:
@@ -153,7 +193,7 @@ def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
     return st.selectbox("Class to explain", order, key=key, format_func=fmt)
 
 
-def display_controls(prefix: str = "") -> tuple[float, str]:
+def display_controls() -> tuple[float, str]:
     """Opacity and colour map (display only: they never rerun the model)."""
     persist(state.W_ALPHA, 0.45)
     persist(state.W_CMAP, "jet")
