@@ -254,6 +254,10 @@ def test_download_button_fetches_from_a_mirror_and_checks_the_hash(
     ok(at).button(key="download_resnet18").click().run()
     error = ok(at).error[0].value
     assert "could not be downloaded" in error and "corrupt" in error and "shapes-demo" in error
+    size = (served / name).stat().st_size
+    (bar,) = at.get("progress")
+    assert bar.proto.value == 100
+    assert bar.proto.text == f"Downloading {name}: {size / 1e6:.1f} of {size / 1e6:.1f} MB"
     assert not (tmp_path / "home" / "hub" / "checkpoints" / name).exists()
 
 

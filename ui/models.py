@@ -81,8 +81,7 @@ def _fetch(name: str) -> bool:
 
     try:
         download(url, dest, progress)
-    except WeightsUnavailable as exc:
-        bar.empty()
+    except WeightsUnavailable as exc:  # the bar stays, showing how far the download got
         st.error(
             f"The weights for **{name}** could not be downloaded ({exc}).\n\n"
             f"To add them by hand, copy `{dest.name}` into `{dest.parent}`, or set `TORCH_HOME` to a folder "
