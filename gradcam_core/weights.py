@@ -21,6 +21,7 @@ __all__ = [
     "Progress",
     "WeightsUnavailable",
     "download",
+    "expected_hash_prefix",
     "hub_checkpoint_dir",
     "read_state_dict",
     "sha256_of",

@@ -5,6 +5,7 @@ import streamlit as st
 from gradcam_core import crop
 from ui import board, state, widgets
 from ui.compute import explain
+from ui.models import display_name
 
 page = widgets.image_page("Explain")
 model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
@@ -26,7 +27,10 @@ exp = (
     else explain(entry.key, None, None, model_name, layer, method, (cls,), _image=entry.image)
 )
 
-st.caption(f"**{entry.name}** · {model_name} · layer `{layer}` · {method} · class **{cats[cls]}**")
+st.caption(
+    f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · "
+    f"class **{cats[cls]}**"
+)
 cols = st.columns(3)
 cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")
 h, w = exp.maps[0].shape
@@ -65,7 +69,7 @@ if st.button("Pin to board", type="primary"):
         widgets.full_map(exp, 0, entry.image, None),
         crop=None,
         erase=None,
-        model=model_name + ("" if loaded.trained else " (untrained)"),
+        model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
         layer=layer,
         method=method,
         class_name=cats[cls],

@@ -7,6 +7,7 @@ from streamlit_cropper import st_cropper
 from gradcam_core import Box, clamp_box
 from ui import board, state, widgets
 from ui.compute import explain
+from ui.models import display_name
 
 DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
 
@@ -111,7 +112,7 @@ for col, title, exp, fulls, shown_image in (
                 fulls[k],
                 crop=None if exp is before else tuple(box),
                 erase=None if exp is before else erase,
-                model=model_name + ("" if loaded.trained else " (untrained)"),
+                model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
                 layer=layer,
                 method=method,
                 class_name=cats[shown_cls],

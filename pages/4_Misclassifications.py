@@ -22,9 +22,15 @@ st.markdown(
 )
 up = st.columns([3, 2])
 files = up[0].file_uploader(
-    "Images or ZIP archives", type=[*widgets.UPLOAD_TYPES, "zip"], accept_multiple_files=True, key=state.W_BATCH_UPLOAD
+    "Images or ZIP archives",
+    type=[*widgets.UPLOAD_TYPES, "zip"],
+    accept_multiple_files=True,
+    key=state.W_BATCH_UPLOAD,
+    max_upload_size=widgets.MAX_CHECKPOINT_MB,
 )
-labels_file = up[1].file_uploader("Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV)
+labels_file = up[1].file_uploader(
+    "Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV, max_upload_size=widgets.MAX_IMAGE_MB
+)
 if st.button("Run batch", type="primary", disabled=not files):
     csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)
     for problem in problems:

@@ -276,3 +276,47 @@ def test_choices_survive_page_switches() -> None:
     assert at.selectbox(key=state.W_METHOD).value == "gradcam++"
     assert at.selectbox(key=f"{state.W_LAYER}.shapes-demo").value == "features.block3"
     assert "tagged_circle_called_star.png" in at.caption[0].value
+
+
+def upload_weights(at: AppTest, arch: str, name: str, data: bytes) -> AppTest:
+    at.selectbox(key=state.W_CUSTOM_ARCH).select(arch)
+    at.file_uploader(key=state.W_CUSTOM_FILE).upload(name, data, "application/octet-stream")
+    return ok(at.run())
+
+
+def saved(obj: object) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_custom_weights_are_checked_and_then_used(tmp_path: Path) -> None:
+    import os
+
+    import torchvision
+
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    # A pickle that would run code: refused, never executed.
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    at = upload_weights(at, "resnet18", "evil.pth", saved({"conv1.weight": Payload()}))
+    assert "refused" in at.error[0].value and not marker.exists()
+    # Weights of another architecture: the mismatched keys are named.
+    at = upload_weights(at, "resnet18", "r50.pth", saved(torchvision.models.resnet50(weights=None).state_dict()))
+    assert "missing" in at.error[0].value or "shape mismatch" in at.error[0].value
+    # torchvision's own file name with the wrong content: the hash prefix in the name is checked.
+    at = upload_weights(at, "resnet18", "resnet18-f37072fd.pth", saved(torchvision.models.resnet18().state_dict()))
+    assert "not the official file" in at.error[0].value
+    # A good state_dict becomes the model, and the page explains with it.
+    good = saved(torchvision.models.resnet18(weights=None).state_dict())
+    at = upload_weights(at, "resnet18", "my_resnet.pth", good)
+    assert not at.error
+    assert at.selectbox(key=state.W_MODEL).value.startswith("custom:resnet18:")
+    assert "resnet18 (your weights" in at.caption[0].value
+    assert at.dataframe[0].value["class"].iloc[0] in torchvision.models.ResNet18_Weights.DEFAULT.meta["categories"]

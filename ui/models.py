@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
 from gradcam_core import CheckpointError, LoadedModel, WeightsUnavailable, list_models, load_model, model_spec
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.models import weights_path
-from gradcam_core.weights import download
+from gradcam_core.weights import download, expected_hash_prefix
+
+CUSTOM_PREFIX = "custom:"
+#: Uploaded checkpoints, stored under their SHA-256 (never under a name the user chose).
+CUSTOM_DIR = Path(tempfile.gettempdir()) / "gradcam_explorer_weights"
 
 #: Set to a base URL to download torchvision weights from a mirror instead of download.pytorch.org.
 MIRROR_ENV = "GRADCAM_WEIGHTS_MIRROR"
@@ -22,6 +29,8 @@ def available() -> dict[str, bool]:
 
 def label(name: str, have: dict[str, bool]) -> str:
     """How a model is listed in the sidebar."""
+    if name.startswith(CUSTOM_PREFIX):
+        return display_name(name)
     if name == DEMO_NAME:
         return f"{name} (bundled, offline)"
     return name if have.get(name) else f"{name} (weights not downloaded)"
@@ -33,7 +42,56 @@ def cached_model(name: str) -> LoadedModel:
 
     The engine is thread-safe on a shared model, so sessions need no lock around it.
     """
+    if name.startswith(CUSTOM_PREFIX):
+        arch, digest = _parse_custom(name)
+        return load_model(arch, CUSTOM_DIR / f"{digest}.pth", device="auto")
     return load_model(name, device="auto", download_missing=False)
+
+
+def display_name(name: str) -> str:
+    """A model key as people read it (uploaded weights are marked as such)."""
+    if name.startswith(CUSTOM_PREFIX):
+        arch, digest = _parse_custom(name)
+        return f"{arch} (your weights {digest[:8]})"
+    return name
+
+
+def _parse_custom(name: str) -> tuple[str, str]:
+    """``custom:<arch>:<sha256>`` -> (arch, sha256)."""
+    arch, digest = name.removeprefix(CUSTOM_PREFIX).split(":", 1)
+    return arch, digest
+
+
+def add_custom_weights(arch: str, filename: str, data: bytes) -> str | None:
+    """Check and load an uploaded state_dict for ``arch``; its model key, or None after showing why not.
+
+    The file is read only with ``torch.load(..., weights_only=True)`` (a pickle carrying code is
+    refused, never run), stored under its SHA-256, and, when its name is an official torchvision
+    file name, checked against the hash prefix in that name.
+    """
+    from ui.widgets import plain_text
+
+    digest = hashlib.sha256(data).hexdigest()
+    expected = expected_hash_prefix(filename)
+    if expected and not digest.startswith(expected):
+        st.error(
+            f"**{plain_text(filename)}** has torchvision's name, whose SHA-256 starts with `{expected}`, but this "
+            f"file's starts with `{digest[: len(expected)]}`: it is corrupt or not the official file. "
+            "Download it again, or rename it if it is your own checkpoint."
+        )
+        return None
+    CUSTOM_DIR.mkdir(parents=True, exist_ok=True)
+    path = CUSTOM_DIR / f"{digest}.pth"
+    if not path.exists():
+        path.write_bytes(data)
+    key = f"{CUSTOM_PREFIX}{arch}:{digest}"
+    try:
+        cached_model(key)
+    except CheckpointError as exc:
+        path.unlink(missing_ok=True)
+        st.error(f"**{plain_text(filename)}** cannot be used as {arch} weights: {exc}")
+        return None
+    return key
 
 
 def get_model(name: str) -> LoadedModel | None:
@@ -41,6 +99,11 @@ def get_model(name: str) -> LoadedModel | None:
 
     Failures are shown in the page with what to do next; the demo model is always offered.
     """
+    if name.startswith(CUSTOM_PREFIX):
+        if not (CUSTOM_DIR / f"{_parse_custom(name)[1]}.pth").is_file():
+            st.error("Your uploaded weights are no longer on the server: upload them again.")
+            return None
+        return cached_model(name)
     path = weights_path(name)
     if not path.is_file():
         st.warning(

@@ -20,11 +20,14 @@ BOARD = "board"  # list[Panel]: pinned panels
 CROP = "crop"  # dict[str, Box]: crop box chosen per image key
 BATCH = "batch"  # BatchRun | None: the last misclassification run
 SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
+CUSTOM = "custom_models"  # list[str]: model keys of weights this session uploaded
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
 W_MODEL = "w_model"
 W_LAYER = "w_layer"
 W_METHOD = "w_method"
+W_CUSTOM_ARCH = "w_custom_arch"
+W_CUSTOM_FILE = "w_custom_file"
 W_SAMPLE = "w_sample"
 W_UPLOAD = "w_upload"
 W_CLASS = "w_class"

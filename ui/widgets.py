@@ -26,9 +26,11 @@ from gradcam_core import (
 from gradcam_core.demo.model import DEMO_NAME
 from ui import images, state
 from ui.compute import Explanation
-from ui.models import available, cached_model, get_model, label
+from ui.models import add_custom_weights, available, cached_model, get_model, label
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+#: Upload caps in MB per file: images here, checkpoints up to VGG's 550 MB (the server caps at 600).
+MAX_IMAGE_MB, MAX_CHECKPOINT_MB = 50, 600
 
 
 def page_setup(title: str) -> None:
@@ -88,7 +90,7 @@ def layers_of(model_name: str) -> list[LayerInfo]:
 def sidebar() -> tuple[str, str, str] | None:
     """Model, layer and method pickers; returns (model, layer, method), or None if the model is unusable."""
     have = available()
-    names = list_models()
+    names = list_models() + state.get(state.CUSTOM, [])
     persist(state.W_MODEL, DEMO_NAME)
     if st.session_state[state.W_MODEL] not in names:
         st.session_state[state.W_MODEL] = DEMO_NAME
@@ -96,6 +98,7 @@ def sidebar() -> tuple[str, str, str] | None:
         name = st.selectbox(
             "Model", names, key=state.W_MODEL, format_func=lambda n: label(n, have), on_change=_store(state.W_MODEL)
         )
+        custom_weights()
         loaded = get_model(name)
         if loaded is None:
             return None
@@ -124,6 +127,31 @@ def sidebar() -> tuple[str, str, str] | None:
         if not loaded.trained:
             st.warning("This model has random weights: its maps are meaningless.")
     return name, layer, method
+
+
+def custom_weights() -> None:
+    """An expander to upload a state_dict for a listed architecture; a good one becomes the model."""
+    with st.expander("Custom weights"):
+        arch = st.selectbox("Architecture", [n for n in list_models() if n != DEMO_NAME], key=state.W_CUSTOM_ARCH)
+
+        def take() -> None:
+            upload = st.session_state[state.W_CUSTOM_FILE]
+            if upload is None:
+                return
+            key = add_custom_weights(arch, upload.name, upload.getvalue())
+            if key is not None:
+                if key not in state.get(state.CUSTOM, []):
+                    state.get(state.CUSTOM, []).append(key)
+                state.remember(state.W_MODEL, key)
+
+        st.file_uploader(
+            "State dict (.pth, .pt)",
+            type=["pth", "pt", "bin"],
+            key=state.W_CUSTOM_FILE,
+            on_change=take,
+            max_upload_size=MAX_CHECKPOINT_MB,
+            help="Read with torch.load(weights_only=True): files that carry code are refused.",
+        )
 
 
 def image_picker() -> images.ImageEntry | None:
@@ -155,6 +183,7 @@ def image_picker() -> images.ImageEntry | None:
             "Or upload images",
             type=UPLOAD_TYPES,
             accept_multiple_files=True,
+            max_upload_size=MAX_IMAGE_MB,
             key=state.W_UPLOAD,
             on_change=take_uploads,
         )
