@@ -32,7 +32,7 @@ st.caption(f"{len(panels)} panel{'s' if len(panels) != 1 else ''} · normalisati
 columns = st.columns(3)
 for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
     with columns[i % 3]:
-        st.image(picture, caption=panel.caption(), width="stretch")
+        st.image(picture, caption=widgets.plain_text(panel.caption()), width="stretch")
         if st.button("Remove", key=f"remove_{i}"):
             del panels[i]
             st.rerun()

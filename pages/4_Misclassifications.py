@@ -104,7 +104,7 @@ pair = (row.predicted,) if row.truth in (None, row.predicted) else (row.predicte
 exp = explain(entry.key, None, None, run.model, run.layer, run.method, pair, _image=entry.image)
 vmax = float(exp.maps.max())
 cols = st.columns(len(pair) + 1)
-cols[0].image(entry.image, caption=entry.name, width="stretch")
+cols[0].image(entry.image, caption=widgets.plain_text(entry.name), width="stretch")
 for k, c in enumerate(pair):
     role = "predicted" if k == 0 else "true"
     cols[k + 1].image(
