@@ -63,7 +63,10 @@ def load_image(data: bytes | str | Path, max_side: int | None = None) -> Image.I
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"the image is too large to decode safely ({exc}): downscale it first") from exc
+        raise ImageError(
+            f"the image is over the {MAX_PIXELS / 1e6:.0f} megapixels limit and too large to decode safely "
+            f"({exc}): downscale it and upload it again"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"this is not an image format that can be read; use one of {_READABLE}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

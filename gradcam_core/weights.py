@@ -9,7 +9,6 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -124,8 +123,8 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
             f"'{path.name}' was refused: it contains Python objects other than tensors, which could run "
             "code when loaded. Save the weights with torch.save(model.state_dict(), path)"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"'{path.name}' is not a readable PyTorch checkpoint ({exc})") from exc
+    except Exception as exc:  # damaged files raise many types here (KeyError, RuntimeError, EOFError, ...)
+        raise CheckpointError(f"'{path.name}' is not a readable PyTorch checkpoint ({exc!r})") from exc
     for key in ("state_dict", "model"):
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]

@@ -6,7 +6,7 @@ from streamlit_cropper import st_cropper
 
 from gradcam_core import Box, clamp_box
 from ui import board, state, widgets
-from ui.compute import explain
+from ui.compute import edited, explain
 from ui.models import display_name
 
 DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
@@ -73,7 +73,7 @@ vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else N
 left, right = st.columns(2)
 for col, title, exp, fulls, shown_image in (
     (left, "Before", before, full_before, image),
-    (right, "After", after, full_after, after.seen),
+    (right, "After", after, full_after, edited(image, tuple(box), erase)),
 ):
     with col:
         st.markdown(f"#### {title}")

@@ -91,7 +91,13 @@ def test_concurrent_sessions_each_get_their_own_correct_result(tmp_path: Path) -
             page.goto(f"{base}/Explain")
         for page in pages:
             page.wait_for_selector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
-        # Fire every session's choices before waiting for any result, so the runs overlap.
+        # Fire every session's choices before waiting for any result, so the runs overlap; one more
+        # session uploads a broken file at the same time, and its error must stay its own.
+        broken = browser.new_context().new_page()
+        broken.goto(f"{base}/Explain")
+        uploader = '[data-testid="stFileUploaderDropzoneInput"][accept*=".png"]'
+        broken.wait_for_selector(uploader, state="attached")
+        broken.locator(uploader).set_input_files(files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"junk"}])
         for page, (sample, _, _) in zip(pages, JOBS, strict=True):
             page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
             page.get_by_role("option", name=sample, exact=True).click()
@@ -107,4 +113,7 @@ def test_concurrent_sessions_each_get_their_own_correct_result(tmp_path: Path) -
             picker = page.get_by_role("combobox", name="Class to explain")
             expect(picker).to_have_value(expected_picker_text(filename))
             assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.get_by_text("Could not read").count() == 0
+        expect(broken.get_by_text("Could not read x.png")).to_be_visible(timeout=60_000)
+        assert broken.locator('[data-testid="stException"]').count() == 0
         browser.close()

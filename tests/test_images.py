@@ -57,7 +57,7 @@ def test_zip_and_missing_file(tmp_path: Path) -> None:
 
 def test_pixel_bomb_is_refused_before_decoding() -> None:
     # 30000×30000 one-bit PNG: about 100 kB on disk, 900 megapixels decoded.
-    with pytest.raises(ImageError, match=r"megapixels|too large"):
+    with pytest.raises(ImageError, match="megapixels"):
         load_image(encode(Image.new("1", (30000, 30000)), "PNG"))
 
 

@@ -139,9 +139,10 @@ def test_pickle_that_runs_code_is_refused_and_never_executed(tmp_path: Path) -> 
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the gadget is real: an unsafe load runs it
     assert marker.exists()
-    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
-        load_model("resnet18", tmp_path / "junk.pth")
+    for junk in (b"not a checkpoint at all", b"half a download"):
+        (tmp_path / "junk.pth").write_bytes(junk)
+        with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+            load_model("resnet18", tmp_path / "junk.pth")
 
 
 def test_download_reports_progress_and_checks_the_hash(file_server: tuple[str, Path], torch_home: Path) -> None:

@@ -28,7 +28,6 @@ class Explanation:
         probabilities: [num_classes] softmax of the logits.
         logits: [num_classes].
         region: where the model's input lies in the explained image (the crop, if any).
-        seen: the explained image as the model received it (after crop or erase), for display.
         warnings: the engine's notes on misleading maps.
     """
 
@@ -37,7 +36,6 @@ class Explanation:
     probabilities: np.ndarray
     logits: np.ndarray
     region: Box
-    seen: Image.Image
     warnings: tuple[str, ...]
 
     def top(self, k: int = 5) -> list[int]:
@@ -45,7 +43,15 @@ class Explanation:
         return [int(i) for i in np.argsort(-self.probabilities)[:k]]
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+def edited(image: Image.Image, box: tuple[int, int, int, int] | None, erase: str | None) -> Image.Image:
+    """``image`` cropped to ``box``, or with ``box`` erased by the ``erase`` fill (unchanged without a box)."""
+    if box is None:
+        return image
+    return occlude(image, box, erase) if erase else crop(image, box)  # type: ignore[arg-type]
+
+
+# Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.
+@st.cache_data(max_entries=128, show_spinner=False)
 def explain(
     image_key: str,
     box: tuple[int, int, int, int] | None,
@@ -62,9 +68,7 @@ def explain(
     ``"black"``) to occlude ``box`` instead of cropping to it.
     """
     loaded = cached_model(model_name)
-    image = _image
-    if box is not None:
-        image = occlude(image, box, erase) if erase else crop(image, box)
+    image = edited(_image, box, erase)
     x = loaded.preprocess(image)[None]
     result = compute_cam(loaded.model, x, layer, classes=None if classes is None else list(classes), method=method)
     probs = torch.softmax(result.logits[0], dim=0).numpy()
@@ -74,7 +78,6 @@ def explain(
         probabilities=probs,
         logits=result.logits[0].numpy(),
         region=loaded.input_region(image.size),
-        seen=image,
         warnings=result.warnings,
     )
 

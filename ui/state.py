@@ -21,6 +21,8 @@ CROP = "crop"  # dict[str, Box]: crop box chosen per image key
 BATCH = "batch"  # BatchRun | None: the last misclassification run
 SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
 CUSTOM = "custom_models"  # list[str]: model keys of weights this session uploaded
+UPLOAD_ROUND = "upload_round"  # int: bumps after each upload, giving the uploader a fresh key
+UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
 W_MODEL = "w_model"
@@ -44,6 +46,15 @@ W_BATCH_UPLOAD = "w_batch_upload"
 W_BATCH_CSV = "w_batch_csv"
 W_WRONG_ONLY = "w_wrong_only"
 W_TABLE = "w_table"
+
+
+def upload_key() -> str:
+    """The image uploader's current key.
+
+    A new key after each upload drops the widget's copy of the original files, so only the
+    decoded, downscaled images stay in the session.
+    """
+    return f"{W_UPLOAD}.{st.session_state.get(UPLOAD_ROUND, 0)}"
 
 
 def get(key: str, default: T) -> T:

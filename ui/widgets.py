@@ -176,18 +176,19 @@ def image_picker() -> images.ImageEntry | None:
         )
 
         def take_uploads() -> None:
-            files = st.session_state[state.W_UPLOAD] or []
-            st.session_state["upload_errors"] = images.add_files([(f.name, f.getvalue()) for f in files])
+            files = st.session_state[state.upload_key()] or []
+            st.session_state[state.UPLOAD_ERRORS] = images.add_files([(f.name, f.getvalue()) for f in files])
+            st.session_state[state.UPLOAD_ROUND] = st.session_state.get(state.UPLOAD_ROUND, 0) + 1
 
         st.file_uploader(
             "Or upload images",
             type=UPLOAD_TYPES,
             accept_multiple_files=True,
             max_upload_size=MAX_IMAGE_MB,
-            key=state.W_UPLOAD,
+            key=state.upload_key(),
             on_change=take_uploads,
         )
-        for name, reason in st.session_state.get("upload_errors", []):
+        for name, reason in st.session_state.get(state.UPLOAD_ERRORS, []):
             st.error(f"Could not read **{plain_text(name)}**: {reason}")
         entries = state.get(state.IMAGES, {})
         if len(entries) > 1:
