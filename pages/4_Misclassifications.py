@@ -34,7 +34,7 @@ labels_file = up[1].file_uploader(
 if st.button("Run batch", type="primary", disabled=not files):
     csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)
     for problem in problems:
-        st.warning(f"Labels CSV {problem}")
+        st.warning(f"Labels CSV {widgets.plain_text(problem)}")
     bar = st.progress(0.0, text="Starting…")
 
     def report(done: int, total: int, name: str) -> None:

@@ -241,6 +241,8 @@ def test_large_upload_is_downscaled_once() -> None:
     image_uploader(at).upload("big.jpg", buf.getvalue(), "image/jpeg").run()
     entry = ok(at).session_state[state.IMAGES][at.session_state[state.CURRENT]]
     assert entry.original_size == (4000, 3000) and max(entry.image.size) == 1600
+    # The uploader was replaced by a fresh one: the session no longer holds the original file.
+    assert image_uploader(at).key == f"{state.W_UPLOAD}.1" and not image_uploader(at).value
 
 
 def test_download_button_fetches_from_a_mirror_and_checks_the_hash(
