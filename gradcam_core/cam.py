@@ -33,6 +33,8 @@ class CamResult:
         method: the method's name (a key of :data:`gradcam_core.METHODS`).
         warnings: plain-language notes on maps that would otherwise mislead, such as a layer that
             receives no gradient or a map that is zero everywhere.
+        contrast: [N, K] the classes each map was contrasted with ("why A rather than B"), if any.
+        counterfactual: whether the maps show evidence against the classes.
     """
 
     maps: Tensor
@@ -41,6 +43,8 @@ class CamResult:
     layer: str
     method: str
     warnings: tuple[str, ...] = field(default=())
+    contrast: Tensor | None = None
+    counterfactual: bool = False
 
     @property
     def probabilities(self) -> Tensor:
@@ -112,6 +116,8 @@ def compute_cam(
     classes: Classes = None,
     method: str = "gradcam",
     *,
+    contrast: Classes = None,
+    counterfactual: bool = False,
     batch_size: int = 32,
 ) -> CamResult:
     """Explain a batch of images with a class activation map at one layer.
@@ -130,6 +136,10 @@ def compute_cam(
             indices explains those classes for every input; an [N, K] nested list or tensor
             gives each input its own classes.
         method: a key of :data:`gradcam_core.METHODS`.
+        contrast: "why A rather than B": class indices shaped like ``classes``; each map then
+            explains the logit difference ``logit[A] - logit[B]`` (gradient methods only).
+        counterfactual: explain where the evidence argues *against* each class, by negating the
+            gradients (the Grad-CAM paper's counterfactual explanations; gradient methods only).
         batch_size: masked images per forward pass, for Score-CAM.
 
     Returns:
@@ -146,6 +156,8 @@ def compute_cam(
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}': use one of {', '.join(METHODS)}")
     spec = METHODS[method]
+    if (contrast is not None or counterfactual) and spec.combine is None:
+        raise ValueError(f"contrastive and counterfactual maps need a gradient method, not {spec.label}")
     _require_eval(model)
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
@@ -172,10 +184,17 @@ def compute_cam(
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError("the model must return a logits tensor [N, num_classes]; wrap models that return more")
         targets = _resolve_classes(classes, logits.detach())
+        against = None if contrast is None else _resolve_classes(contrast, logits.detach())
+        if against is not None and against.shape != targets.shape:
+            raise ValueError(
+                f"`contrast` must give one class per explained class: {tuple(against.shape)} vs {tuple(targets.shape)}"
+            )
+        if against is not None and bool((against == targets).any()):
+            raise ValueError("a class cannot be contrasted with itself: pick a different class B")
         target = capture.target()
         acts = target.detach()
         if spec.combine is not None:  # the gradient methods
-            grads = _class_gradients(logits, target, targets)
+            grads = _class_gradients(logits, target, targets, against, -1.0 if counterfactual else 1.0)
             if not grads.any():
                 notes.append(
                     f"layer '{layer}' receives no gradient for the chosen class(es): its output does not "
@@ -191,7 +210,16 @@ def compute_cam(
     maps = maps.permute(1, 0, 2, 3).float().cpu().contiguous()
     if not notes:
         notes.extend(_zero_map_notes(maps, targets.cpu(), spec.label))
-    return CamResult(maps, targets.cpu(), scores, layer, method, tuple(notes))
+    return CamResult(
+        maps,
+        targets.cpu(),
+        scores,
+        layer,
+        method,
+        tuple(notes),
+        None if against is None else against.cpu(),
+        counterfactual,
+    )
 
 
 def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
@@ -223,15 +251,23 @@ def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
     return idx.contiguous()
 
 
-def _class_gradients(logits: Tensor, target: Tensor, classes: Tensor) -> Tensor:
-    """Gradients [K, N, C, h, w] of each chosen logit with respect to ``target``, in one backward pass."""
+def _class_gradients(
+    logits: Tensor, target: Tensor, classes: Tensor, against: Tensor | None = None, sign: float = 1.0
+) -> Tensor:
+    """Gradients [K, N, C, h, w] of each chosen score with respect to ``target``, in one backward pass.
+
+    The score is ``sign · (logit[class] - logit[against])``, or ``sign · logit[class]`` without
+    ``against``.
+    """
     k = classes.shape[1]
     if not logits.requires_grad:  # the layer does not feed the logits at all
         return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device)
     # One-hot rows select logit classes[n, j] of input n for the j-th backward; inputs do not
     # interact in an eval-mode network, so all N inputs share each backward.
     onehot = torch.zeros(k, *logits.shape, dtype=logits.dtype, device=logits.device)
-    onehot.scatter_(2, classes.T[:, :, None], 1.0)
+    onehot.scatter_(2, classes.T[:, :, None], sign)
+    if against is not None:
+        onehot.scatter_add_(2, against.T[:, :, None], torch.full_like(onehot[..., :1], -sign))
     with BackwardMatmul():
         if k == 1:
             (grad,) = torch.autograd.grad(logits, target, grad_outputs=onehot[0], allow_unused=True)

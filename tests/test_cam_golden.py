@@ -58,3 +58,21 @@ def test_all_negative_evidence_is_reported_not_silent() -> None:
 def test_default_class_is_top1() -> None:
     result = compute_cam(golden_net(), X, "0")
     assert result.classes.tolist() == [[0]]
+
+
+def test_counterfactual_map_by_hand() -> None:
+    # Negated gradients for class 1: weights (-0.125, 0.25) -> -0.125·x + 0.5·x = 0.375·x.
+    result = compute_cam(golden_net(), X, "0", classes=[1], counterfactual=True)
+    torch.testing.assert_close(result.maps[0, 0], 0.375 * X[0, 0])
+    assert result.counterfactual
+
+
+def test_why_a_rather_than_b_by_hand() -> None:
+    # d(logit0 - logit1)/dA_k = (W[0,k] - W[1,k]) / 4 = (0.125, 0.25) -> 0.125·x + 0.5·x = 0.625·x.
+    result = compute_cam(golden_net(), X, "0", classes=[0], contrast=[1])
+    torch.testing.assert_close(result.maps[0, 0], 0.625 * X[0, 0])
+    assert result.contrast is not None and result.contrast.tolist() == [[1]]
+    with pytest.raises(ValueError, match="with itself"):
+        compute_cam(golden_net(), X, "0", classes=[0], contrast=[0])
+    with pytest.raises(ValueError, match="gradient method"):
+        compute_cam(golden_net(), X, "0", classes=[0], contrast=[1], method="eigencam")
