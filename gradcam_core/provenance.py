@@ -1,0 +1,77 @@
+"""Provenance: everything needed to reproduce a map, in one JSON-ready record.
+
+The manifest schema (``gradcam-explorer/manifest/1``), written by the CLI and the app's exports::
+
+    {
+      "schema": "gradcam-explorer/manifest/1",
+      "created": "2026-11-26T21:40:00+00:00",          # UTC, ISO 8601
+      "versions": {"gradcam_core": "...", "torch": "...", "torchvision": "..."},
+      "model": {"name": "resnet50", "weights": "/path/or/random", "weights_sha256": "..." | null,
+                "trained": true, "preprocess": "ImageClassification(...)", "input_size": [224, 224]},
+      "layer": "layer4", "method": "gradcam",
+      "normalisation": "each overlay is scaled by its own map's maximum",
+      "items": [
+        {"image": "cat.jpg", "image_sha256": "...", "crop": [x, y, w, h] | null,
+         "top5": [{"index": 281, "name": "tabby", "probability": 0.61}, ...],
+         "maps": [{"index": 281, "name": "tabby", "probability": 0.61, "overlay": "000_cat_c281.png",
+                   "map": "000_cat_c281.npy", "map_shape": [7, 7], "map_max": 3.2}],
+         "warnings": []}
+      ],
+      "skipped": [{"image": "notes.txt", "reason": "..."}]
+    }
+
+Raw maps (``.npy``) are float32 at the layer's resolution, not normalised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+import torchvision
+
+from gradcam_core.models import LoadedModel
+
+__all__ = ["SCHEMA", "manifest_header", "top_classes"]
+
+SCHEMA = "gradcam-explorer/manifest/1"
+
+
+def manifest_header(loaded: LoadedModel, layer: str, method: str, normalisation: str) -> dict[str, Any]:
+    """The manifest's fields shared by every item."""
+    from gradcam_core import __version__
+
+    return {
+        "schema": SCHEMA,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": {"gradcam_core": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "model": {
+            "name": loaded.name,
+            "weights": loaded.weights,
+            "weights_sha256": loaded.weights_sha256,
+            "trained": loaded.trained,
+            "preprocess": repr(loaded.preprocess),
+            "input_size": list(loaded.input_size),
+        },
+        "layer": layer,
+        "method": method,
+        "normalisation": normalisation,
+        "items": [],
+        "skipped": [],
+    }
+
+
+def top_classes(probabilities: torch.Tensor, categories: list[str], k: int = 5) -> list[dict[str, Any]]:
+    """The k most probable classes as manifest entries."""
+    values, indices = probabilities.topk(min(k, probabilities.numel()))
+    return [
+        {"index": int(i), "name": categories[int(i)], "probability": round(float(v), 6)}
+        for v, i in zip(values, indices, strict=True)
+    ]
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of some bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()

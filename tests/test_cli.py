@@ -1,0 +1,68 @@
+"""The command line on real photos (random-weights ImageNet model) and on the demo samples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gradcam_core.cli import main
+from gradcam_core.demo.model import SAMPLES_DIR
+from gradcam_core.provenance import SCHEMA
+
+
+def test_shared_photos_with_a_random_imagenet_model(shared_images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["explain", str(shared_images), "--model", "resnet18", "--weights", "random", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    photos = sorted(p for p in shared_images.iterdir() if p.suffix.lower() in {".jpg", ".png"})
+    assert manifest["schema"] == SCHEMA and manifest["model"]["trained"] is False
+    assert [Path(i["image"]).name for i in manifest["items"]] == [p.name for p in photos]
+    first = manifest["items"][0]
+    (entry,) = first["maps"]
+    assert np.load(out / entry["map"]).shape == (7, 7) == tuple(entry["map_shape"])
+    assert Image.open(out / entry["overlay"]).size == Image.open(photos[0]).size
+    assert len(first["top5"]) == 5 and first["top5"][0]["index"] == entry["index"]
+
+
+def test_demo_samples_top5_with_a_crop_and_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLES_DIR, folder)
+    (folder / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    status = main(["explain", str(folder), "--model", "shapes-demo", "--classes", "top5", "--crop", "0,0,100,128",
+                   "--method", "layercam", "--out", str(out)])  # fmt: skip
+    assert status == 1  # one file skipped
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [Path(s["image"]).name for s in manifest["skipped"]] == ["broken.png"]
+    assert "not an image format" in manifest["skipped"][0]["reason"]
+    assert len(manifest["items"]) == 9
+    item = next(i for i in manifest["items"] if i["image"].endswith("tagged_circle_called_star.png"))
+    assert item["crop"] == [0, 0, 100, 128] and len(item["maps"]) == 5
+    assert manifest["model"]["weights_sha256"] and manifest["method"] == "layercam"
+    err = capsys.readouterr().err
+    assert "[1/10]" in err and "skipped 1" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nope"], "invalid choice: 'nope'"),
+        (["--model", "shapes-demo", "--classes", "top7"], "--classes must be"),
+        (["--model", "shapes-demo", "--classes", "9"], "indices must be in 0..4"),
+        (["--model", "shapes-demo", "--crop", "1,2,3"], "--crop must be x,y,w,h"),
+        (["--model", "shapes-demo", "--layer", "features.block9"], "unknown layer 'features.block9'"),
+        (["--model", "shapes-demo", "--alpha", "3"], "--alpha must be between 0 and 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["explain", str(SAMPLES_DIR / "circle.png"), *args, "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
