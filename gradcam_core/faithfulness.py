@@ -33,7 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Curves", "Faithfulness", "confidence_change", "deletion_insertion", "evaluate_map", "random_map"]
+__all__ = [
+    "Curves",
+    "Faithfulness",
+    "Progress",
+    "confidence_change",
+    "deletion_insertion",
+    "evaluate_map",
+    "random_map",
+]
 
 Progress = Callable[[int, int], None]
 

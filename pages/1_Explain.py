@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from gradcam_core import crop
+from gradcam_core import METHODS, crop
 from ui import board, state, widgets
-from ui.compute import explain
+from ui.compute import explain, faithfulness
 from ui.models import display_name
 
 page = widgets.image_page("Explain")
@@ -18,25 +18,41 @@ with controls[0]:
     cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
 with controls[1]:
     alpha, cmap = widgets.display_controls()
-toggles = st.columns(4)
+toggles = st.columns([1, 1, 2, 2])
 seen = toggles[0].toggle("What the model saw", key=state.W_SEEN)
 multi = toggles[1].toggle("Top-5 maps in a row", key=state.W_MULTI)
+view = toggles[2].radio("Show", list(widgets.VIEWS), key=state.W_VIEW, format_func=widgets.VIEWS.get)
+contrast = None
+if view == "contrast":
+    others = [i for i in top if i != cls] + [i for i in range(len(cats)) if i not in top]
+    with toggles[3]:
+        contrast = st.selectbox(
+            "Rather than", others, key=f"{state.W_CONTRAST}.{entry.key}", format_func=cats.__getitem__
+        )
+if view != "for" and METHODS[method].combine is None:
+    st.info(f"{METHODS[method].label} has no gradients to negate or contrast: showing the evidence for the class.")
+    view, contrast = "for", None
+counterfactual = view == "against"
 exp = (
     base
-    if cls == base.classes[0]
-    else explain(entry.key, None, None, model_name, layer, method, (cls,), _image=entry.image)
+    if cls == base.classes[0] and view == "for"
+    else explain(entry.key, None, None, model_name, layer, method, (cls,), entry.image, contrast, counterfactual)
 )
+what = {
+    "for": cats[cls],
+    "against": f"against {cats[cls]}",
+    "contrast": f"{cats[cls]} rather than {cats[contrast or 0]}",
+}
 
 st.caption(
-    f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · "
-    f"class **{cats[cls]}**"
+    f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · **{what[view]}**"
 )
 cols = st.columns(3)
 cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")
 h, w = exp.maps[0].shape
 cols[1].image(widgets.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
 over = widgets.overlay_full(entry.image, exp, 0, None, alpha, cmap)
-cols[2].image(over, caption=f"Grad-CAM overlay: {cats[cls]}", width="stretch")
+cols[2].image(over, caption=f"{METHODS[method].label} overlay: {what[view]}", width="stretch")
 widgets.show_warnings(exp)
 
 if seen:
@@ -62,7 +78,30 @@ if multi:
 st.subheader("Predictions")
 widgets.show_predictions(exp, cats)
 
-if st.button("Pin to board", type="primary"):
+with st.expander("How faithful is this map?"):
+    st.caption(
+        "Deletion: the most salient pixels are replaced by the mean colour, step by step; insertion: they are "
+        "put back into a blurred copy. A faithful map makes the class probability fall fast (low deletion AUC) "
+        "and rise fast (high insertion AUC). Average Drop and Increase in Confidence use the image masked by "
+        "the map. A random map of the same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
+    )
+    faith_key = (entry.key, model_name, layer, method, cls, contrast, counterfactual)
+    if st.button("Measure faithfulness", key=state.W_FAITH):
+        bar = st.progress(0.0, text="Measuring…")
+        measured = faithfulness(
+            model_name,
+            entry.image,
+            exp.maps[0],
+            cls,
+            lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"),
+        )
+        st.session_state[state.FAITH] = (faith_key, measured)
+        bar.empty()
+    stored = st.session_state.get(state.FAITH)
+    if stored is not None and stored[0] == faith_key:
+        widgets.show_faithfulness(*stored[1])
+
+if st.button("Pin to board", type="primary", key="pin_explain"):
     board.pin(
         entry.name,
         entry.image,
@@ -72,7 +111,7 @@ if st.button("Pin to board", type="primary"):
         model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
         layer=layer,
         method=method,
-        class_name=cats[cls],
+        class_name=what[view],
         probability=float(exp.probabilities[cls]),
     )
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")

@@ -64,12 +64,12 @@ def test_home_shows_the_example_and_the_models() -> None:
 
 def test_explain_flow() -> None:
     at = pick_sample(start("pages/1_Explain.py"), TAGGED)
-    assert "class **star**" in at.caption[0].value
+    assert at.caption[0].value.endswith("· **star**")
     assert len(at.image) == 3
     assert at.dataframe[0].value["class"].iloc[0] == "star"
     # Explain another class.
     at.selectbox(key=f"{state.W_CLASS}.{at.session_state[state.CURRENT]}.shapes-demo").select(0).run()
-    assert "class **circle**" in ok(at).caption[0].value
+    assert ok(at).caption[0].value.endswith("· **circle**")
     # Another layer: block3 is 32×32.
     layer_box = at.selectbox(key=f"{state.W_LAYER}.shapes-demo")
     layer_box.select("features.block3").run()
@@ -80,7 +80,7 @@ def test_explain_flow() -> None:
     assert len(ok(at).image) == 3 + 5
     at.toggle(key=state.W_SEEN).set_value(True).run()
     assert len(ok(at).image) == 3 + 5 + 1
-    at.button[0].click().run()
+    at.button(key="pin_explain").click().run()
     assert len(ok(at).session_state[state.BOARD]) == 1
 
 
@@ -274,7 +274,7 @@ def test_choices_survive_page_switches() -> None:
     at.selectbox(key=state.W_CMAP).select("inferno").run()
     at.selectbox(key=state.W_METHOD).select("gradcam++").run()
     at.selectbox(key=f"{state.W_LAYER}.shapes-demo").select("features.block3").run()
-    at.button[0].click().run()  # pin, so that the board shows its controls
+    at.button(key="pin_explain").click().run()  # pin, so that the board shows its controls
     for page in ("pages/2_Crop_and_Compare.py", "pages/3_Board.py", "pages/1_Explain.py"):
         at.switch_page(page).run()
         ok(at)
@@ -340,3 +340,29 @@ def test_corrupt_weights_in_the_cache_are_explained(tmp_path: Path, monkeypatch:
     assert "not a readable PyTorch checkpoint" in error and "shapes-demo" in error
     at.selectbox(key=state.W_MODEL).select("shapes-demo").run()
     assert not ok(at).error
+
+
+def test_counterfactual_and_contrastive_views() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "two_shapes_circle_triangle.png")
+    predicted = at.caption[0].value.rsplit("**", 2)[-2]
+    at.radio(key=state.W_VIEW).set_value("against").run()
+    assert ok(at).caption[0].value.endswith(f"· **against {predicted}**")
+    assert at.image[2].captions == [f"Grad-CAM overlay: against {predicted}"]
+    at.radio(key=state.W_VIEW).set_value("contrast").run()
+    other = at.selectbox(key=f"{state.W_CONTRAST}.{at.session_state[state.CURRENT]}").value
+    assert (
+        ok(at)
+        .caption[0]
+        .value.endswith(f"· **{predicted} rather than {['circle', 'square', 'triangle', 'star', 'cross'][other]}**")
+    )
+    at.selectbox(key=state.W_METHOD).select("eigencam").run()
+    assert "no gradients to negate" in ok(at).info[0].value
+
+
+def test_faithfulness_panel_beats_the_random_map() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    at.button(key=state.W_FAITH).click().run()
+    table = ok(at).dataframe[-1].value
+    deletion, insertion = table.iloc[0], table.iloc[1]
+    assert deletion["this map"] < deletion["random map"]
+    assert insertion["this map"] > insertion["random map"]

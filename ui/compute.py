@@ -14,7 +14,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from gradcam_core import Box, clamp_box, compute_cam, crop, occlude
+from gradcam_core import Box, compute_cam, crop, occlude
+from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map
 from ui.models import cached_model
 
 
@@ -50,6 +51,18 @@ def edited(image: Image.Image, box: tuple[int, int, int, int] | None, erase: str
     return occlude(image, box, erase) if erase else crop(image, box)  # type: ignore[arg-type]
 
 
+def faithfulness(
+    model_name: str, image: Image.Image, saliency: np.ndarray, cls: int, progress: Progress
+) -> tuple[Faithfulness, Faithfulness]:
+    """Faithfulness of ``saliency`` for ``cls`` on ``image``, and of a random map of the same size."""
+    loaded = cached_model(model_name)
+    x = loaded.preprocess(image)[None]
+    chance = random_map(saliency.shape, seed=0)
+    cam = evaluate_map(loaded.model, x, torch.from_numpy(saliency), cls, progress=lambda d, _t: progress(d, 4))
+    base = evaluate_map(loaded.model, x, chance, cls, progress=lambda d, _t: progress(2 + d, 4))
+    return cam, base
+
+
 # Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.
 @st.cache_data(max_entries=128, show_spinner=False)
 def explain(
@@ -61,16 +74,27 @@ def explain(
     method: str,
     classes: tuple[int, ...] | None,
     _image: Image.Image,
+    contrast: int | None = None,
+    counterfactual: bool = False,
 ) -> Explanation:
     """Explain ``_image`` (identified by ``image_key``), cropped to ``box`` or with ``box`` erased.
 
     ``classes=None`` explains the top-1 class. ``erase`` is a fill (``"blur"``, ``"mean"``,
-    ``"black"``) to occlude ``box`` instead of cropping to it.
+    ``"black"``) to occlude ``box`` instead of cropping to it. ``contrast`` explains "why each
+    class rather than this one"; ``counterfactual`` shows the evidence against each class.
     """
     loaded = cached_model(model_name)
     image = edited(_image, box, erase)
     x = loaded.preprocess(image)[None]
-    result = compute_cam(loaded.model, x, layer, classes=None if classes is None else list(classes), method=method)
+    result = compute_cam(
+        loaded.model,
+        x,
+        layer,
+        classes=None if classes is None else list(classes),
+        method=method,
+        contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
+        counterfactual=counterfactual,
+    )
     probs = torch.softmax(result.logits[0], dim=0).numpy()
     return Explanation(
         maps=result.maps[0].numpy(),
@@ -80,8 +104,3 @@ def explain(
         region=loaded.input_region(image.size),
         warnings=result.warnings,
     )
-
-
-def full_frame_box(box: tuple[int, int, int, int] | None, image: Image.Image) -> Box:
-    """The box an explanation's image occupies in the full image (all of it when not cropped)."""
-    return Box(0, 0, *image.size) if box is None else clamp_box(box, image.size)

@@ -22,6 +22,7 @@ BATCH = "batch"  # BatchRun | None: the last misclassification run
 SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
 CUSTOM = "custom_models"  # list[str]: model keys of weights this session uploaded
 UPLOAD_ROUND = "upload_round"  # int: bumps after each upload, giving the uploader a fresh key
+FAITH = "faithfulness"  # (key, (map result, random-map result)): the last faithfulness measurement
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
@@ -38,6 +39,9 @@ W_CMAP = "w_cmap"
 W_SEEN = "w_seen"
 W_MULTI = "w_multi"
 W_MODE = "w_mode"
+W_VIEW = "w_view"
+W_CONTRAST = "w_contrast"
+W_FAITH = "w_faith"
 W_FILL = "w_fill"
 W_SHARED = "w_shared"
 W_CROPPER = "w_cropper"

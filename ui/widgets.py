@@ -24,11 +24,14 @@ from gradcam_core import (
     paste_map,
 )
 from gradcam_core.demo.model import DEMO_NAME
+from gradcam_core.faithfulness import Faithfulness
 from ui import images, state
 from ui.compute import Explanation
 from ui.models import add_custom_weights, available, cached_model, get_model, label
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+#: What an Explain map shows: evidence for the class, against it, or for it rather than another class.
+VIEWS = {"for": "evidence for the class", "against": "evidence against it", "contrast": "why it rather than…"}
 #: Upload caps in MB per file: images here, checkpoints up to VGG's 550 MB (the server caps at 600).
 MAX_IMAGE_MB, MAX_CHECKPOINT_MB = 50, 600
 
@@ -300,3 +303,38 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, "PNG")
     return buf.getvalue()
+
+
+def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
+    """Curves of the map and of the random baseline, and the summary numbers beside each other."""
+    curves = pd.DataFrame(
+        {
+            "fraction changed": cam.curves.fractions,
+            "deletion (map)": cam.curves.deletion,
+            "insertion (map)": cam.curves.insertion,
+            "deletion (random)": chance.curves.deletion,
+            "insertion (random)": chance.curves.insertion,
+        }
+    )
+    st.line_chart(curves, x="fraction changed", y_label="class probability", height=260)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "": [
+                    "deletion AUC (lower is better)",
+                    "insertion AUC (higher is better)",
+                    "Average Drop %",
+                    "Increase",
+                ],
+                "this map": [cam.curves.deletion_auc, cam.curves.insertion_auc, cam.average_drop, float(cam.increase)],
+                "random map": [
+                    chance.curves.deletion_auc,
+                    chance.curves.insertion_auc,
+                    chance.average_drop,
+                    float(chance.increase),
+                ],
+            }
+        ),
+        hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("this map", "random map")},
+    )
