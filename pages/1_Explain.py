@@ -102,16 +102,6 @@ with st.expander("How faithful is this map?"):
         widgets.show_faithfulness(*stored[1])
 
 if st.button("Pin to board", type="primary", key="pin_explain"):
-    board.pin(
-        entry.name,
-        entry.image,
-        widgets.full_map(exp, 0, entry.image, None),
-        crop=None,
-        erase=None,
-        model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
-        layer=layer,
-        method=method,
-        class_name=what[view],
-        probability=float(exp.probabilities[cls]),
-    )
+    heat = widgets.full_map(exp, 0, entry.image, None)
+    board.pin(board.make_panel(entry, heat, exp, 0, what[view], model_name, layer, method))
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")

@@ -5,9 +5,8 @@ import streamlit as st
 from streamlit_cropper import st_cropper
 
 from gradcam_core import Box, clamp_box
-from ui import board, state, widgets
+from ui import board, report, state, widgets
 from ui.compute import edited, explain
-from ui.models import display_name
 
 DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
 
@@ -70,6 +69,7 @@ full_before = [widgets.full_map(before, k, image, None) for k in range(len(pair)
 full_after = [widgets.full_map(after, k, image, frame) for k in range(len(pair))]
 vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else None
 
+panels: dict[str, board.Panel] = {}
 left, right = st.columns(2)
 for col, title, exp, fulls, shown_image in (
     (left, "Before", before, full_before, image),
@@ -103,19 +103,19 @@ for col, title, exp, fulls, shown_image in (
                 width="stretch",
             )
         widgets.show_warnings(exp)
+        shown_cls = b_cls if exp is before else a_cls
+        k = pair.index(shown_cls)
+        panels[title] = board.make_panel(
+            entry, fulls[k], exp, k, cats[shown_cls], model_name, layer, method,
+            crop=None if exp is before else tuple(box), erase=None if exp is before else erase,
+        )  # fmt: skip
         if st.button(f"Pin {title.lower()} to board", key=f"pin_{title}"):
-            shown_cls = b_cls if exp is before else a_cls
-            k = pair.index(shown_cls)
-            board.pin(
-                entry.name,
-                image,
-                fulls[k],
-                crop=None if exp is before else tuple(box),
-                erase=None if exp is before else erase,
-                model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
-                layer=layer,
-                method=method,
-                class_name=cats[shown_cls],
-                probability=float(exp.probabilities[shown_cls]),
-            )
+            board.pin(panels[title])
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
+
+st.download_button(
+    "Download report (HTML)",
+    report.html_report(list(panels.values()), alpha, cmap, vmax, title=f"Crop & compare: {summary}"),
+    file_name="gradcam_crop_report.html",
+    mime="text/html",
+)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import board, state, widgets
+from ui import board, report, state, widgets
 
 widgets.page_setup("Board")
 st.title("Board")
@@ -38,6 +38,17 @@ for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
             st.rerun()
 
 sheet = board.sheet(pictures, [p.caption() for p in panels])
-st.download_button(
+downloads = st.columns(3)
+downloads[0].download_button(
+    "Download report (HTML)",
+    report.html_report(panels, alpha, cmap, vmax, title="Grad-CAM board"),
+    file_name="gradcam_report.html",
+    mime="text/html",
+)
+downloads[1].download_button(
+    "Download data (ZIP)", report.zip_bytes(panels, alpha, cmap, vmax), file_name="gradcam_data.zip",
+    mime="application/zip",
+)  # fmt: skip
+downloads[2].download_button(
     "Download the board as PNG", widgets.png_bytes(sheet), file_name="gradcam_board.png", mime="image/png"
 )

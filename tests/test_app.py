@@ -155,7 +155,8 @@ def test_board_flow() -> None:
     weak = min(panels, key=lambda p: float(p.heat.max()))
     own, shared = (np.asarray(board.render(weak, 0.45, "jet", v), dtype=int) for v in (None, vmax))
     assert (own != shared).mean() > 0.1
-    assert at.download_button[0].proto.label == "Download the board as PNG"
+    labels = [b.proto.label for b in at.download_button]
+    assert labels == ["Download report (HTML)", "Download data (ZIP)", "Download the board as PNG"]
     at.button(key="remove_0").click().run()
     assert ok(at).caption[0].value.startswith("1 panel ")
     at.button[0].click().run()  # Clear board

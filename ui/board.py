@@ -9,6 +9,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
 from ui import state
+from ui.compute import Explanation
+from ui.images import ImageEntry
+from ui.models import cached_model, display_name
 
 _THUMB = 512
 
@@ -26,8 +29,15 @@ class Panel:
         model: the model's name (with "(untrained)" for random weights).
         layer: the target layer.
         method: the method's name.
-        class_name: the explained class.
+        class_name: the explained class (or view, such as "against star").
         probability: the model's probability for that class.
+        raw: the raw map at the layer's resolution.
+        image_key: the image's content hash (a prefix of its SHA-256).
+        weights: the weights file (or "random").
+        weights_sha256: that file's SHA-256.
+        preprocess: the preprocessing, as its repr.
+        top5: the five most probable classes and their probabilities.
+        frame_size: the (width, height) of the image ``crop`` is measured in.
     """
 
     image_name: str
@@ -40,6 +50,13 @@ class Panel:
     method: str
     class_name: str
     probability: float
+    raw: np.ndarray
+    image_key: str
+    weights: str
+    weights_sha256: str | None
+    preprocess: str
+    top5: tuple[tuple[str, float], ...]
+    frame_size: tuple[int, int]
 
     def caption(self) -> str:
         """A one-line label with the panel's full provenance."""
@@ -53,12 +70,48 @@ class Panel:
         )
 
 
-def pin(image_name: str, image: Image.Image, heat: np.ndarray, **meta: object) -> None:
-    """Add a panel to this session's board; ``heat`` is in ``image``'s frame."""
-    thumb = image.copy()
+def make_panel(
+    entry: ImageEntry,
+    heat: np.ndarray,
+    exp: Explanation,
+    k: int,
+    label: str,
+    model_name: str,
+    layer: str,
+    method: str,
+    crop: tuple[int, int, int, int] | None = None,
+    erase: str | None = None,
+) -> Panel:
+    """A panel for map ``k`` of ``exp``; ``heat`` is that map in the full image's frame."""
+    loaded = cached_model(model_name)
+    thumb = entry.image.copy()
     thumb.thumbnail((_THUMB, _THUMB))
     small = np.asarray(Image.fromarray(heat.astype(np.float32)).resize(thumb.size, Image.Resampling.BILINEAR))
-    state.get(state.BOARD, []).append(Panel(image_name, thumb, small, **meta))  # type: ignore[arg-type]
+    cls = exp.classes[k]
+    return Panel(
+        image_name=entry.name,
+        image=thumb,
+        heat=small,
+        crop=crop,
+        erase=erase,
+        model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
+        layer=layer,
+        method=method,
+        class_name=label,
+        probability=float(exp.probabilities[cls]),
+        raw=exp.maps[k],
+        image_key=entry.key,
+        weights=loaded.weights,
+        weights_sha256=loaded.weights_sha256,
+        preprocess=repr(loaded.preprocess),
+        top5=tuple((loaded.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
+        frame_size=entry.image.size,
+    )
+
+
+def pin(panel: Panel) -> None:
+    """Add a panel to this session's board."""
+    state.get(state.BOARD, []).append(panel)
 
 
 def panels() -> list[Panel]:

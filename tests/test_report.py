@@ -1,0 +1,80 @@
+"""Exports: the HTML report and the data ZIP carry every panel's provenance and fetch nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.browser import ARGS, CHROMIUM, is_loopback, require_browser
+from tests.test_app import TAGGED, crop_to, pick_sample, shape_box, start
+from ui import report, state
+from ui.board import Panel
+
+
+@pytest.fixture(scope="module")
+def panels() -> list[Panel]:
+    at = crop_to(pick_sample(start("pages/2_Crop_and_Compare.py"), TAGGED), shape_box(TAGGED))
+    at.button(key="pin_Before").click().run()
+    at.button(key="pin_After").click().run()
+    pinned = list(at.session_state[state.BOARD])
+    assert [p.class_name for p in pinned] == ["star", "circle"]
+    return pinned
+
+
+def test_html_report_is_self_contained_and_complete(panels: list[Panel]) -> None:
+    hostile = dataclasses.replace(panels[0], image_name="<script>alert(1)</script>.png")
+    page = report.html_report([*panels, hostile], 0.45, "jet", None)
+    assert page.count("data:image/png;base64,") == 2 * 3
+    assert "http://" not in page and "https://" not in page and "<link" not in page and "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in page
+    for panel in panels:
+        assert panel.weights_sha256 and panel.weights_sha256 in page
+    expected = ["features.block4", "gradcam", "PlainResize(size=128", "crop ", "per panel"]
+    expected.append(f"torch {torch.__version__}")
+    for text in expected:
+        assert text in page, text
+    assert "star — " in page and "circle — " in page  # top-5 lists
+
+
+def test_zip_holds_overlays_raw_maps_and_a_manifest(panels: list[Panel]) -> None:
+    vmax = max(float(p.heat.max()) for p in panels)
+    archive = zipfile.ZipFile(io.BytesIO(report.zip_bytes(panels, 0.45, "jet", vmax)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["schema"] == report.SCHEMA and manifest["normalisation"].startswith("shared")
+    assert len(manifest["panels"]) == 2
+    for entry, panel in zip(manifest["panels"], panels, strict=True):
+        raw = np.load(io.BytesIO(archive.read(entry["map"])))
+        assert raw.shape == (16, 16) == tuple(entry["map_shape"])
+        np.testing.assert_allclose(raw, panel.raw)
+        assert archive.read(entry["overlay"]).startswith(b"\x89PNG")
+        assert entry["weights_sha256"] == panel.weights_sha256 and entry["layer"] == "features.block4"
+    assert manifest["panels"][1]["crop"] is not None and manifest["panels"][0]["crop"] is None
+
+
+@pytest.mark.browser
+def test_report_renders_and_prints_in_chromium(panels: list[Panel], tmp_path: Path) -> None:
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("request", lambda r: None if is_loopback(r.url) else requests.append(r.url))
+        page.set_content(report.html_report(panels, 0.45, "jet", None))
+        page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        assert page.locator("img").count() == 4
+        page.screenshot(path=str(shots / "07_report.png"), full_page=True)
+        pdf = page.pdf(format="A4", print_background=True)
+        browser.close()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    assert requests == []

@@ -1,0 +1,170 @@
+"""Exports that record their provenance: a self-contained HTML report and a ZIP of data.
+
+The ZIP's ``manifest.json`` follows the schema ``gradcam-explorer/board/1``::
+
+    {
+      "schema": "gradcam-explorer/board/1",
+      "created": "2026-11-26T21:50:00+00:00",                 # UTC, ISO 8601
+      "versions": {"app": "...", "torch": "...", "torchvision": "..."},
+      "normalisation": "per panel" | "shared (vmax = 1.23)",
+      "panels": [
+        {"overlay": "01_cat.png", "map": "01_cat.npy", "map_shape": [7, 7], "map_max": 3.2,
+         "image": "cat.jpg", "image_sha256_prefix": "…16 hex…",
+         "crop": [x, y, w, h] | null, "erase": "blur" | "mean" | "black" | null,
+         "model": "resnet50", "weights": "/path/to/file.pth" | "random", "weights_sha256": "…" | null,
+         "preprocess": "ImageClassification(...)", "layer": "layer4", "method": "gradcam",
+         "class": "tabby", "probability": 0.61,
+         "top5": [{"class": "tabby", "probability": 0.61}, ...]}
+      ]
+    }
+
+Maps (``.npy``) are float32 at the layer's resolution, not normalised.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image, ImageDraw
+
+import gradcam_core
+from ui.board import Panel, render
+
+SCHEMA = "gradcam-explorer/board/1"
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _data_uri(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(_png(image)).decode()
+
+
+def _with_box(panel: Panel) -> Image.Image:
+    """The panel's image with its crop or erased box outlined."""
+    image = panel.image.convert("RGB")
+    if panel.crop is not None:
+        scale = panel.image.width / panel.frame_size[0]
+        x, y, w, h = (v * scale for v in panel.crop)
+        ImageDraw.Draw(image).rectangle((x, y, x + w - 1, y + h - 1), outline=(217, 72, 15), width=3)
+    return image
+
+
+def versions() -> dict[str, str]:
+    """The versions that produced an export."""
+    return {"app": gradcam_core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
+
+
+def _entry(panel: Panel, stem: str) -> dict[str, Any]:
+    return {
+        "overlay": f"{stem}.png",
+        "map": f"{stem}.npy",
+        "map_shape": list(panel.raw.shape),
+        "map_max": float(panel.raw.max()),
+        "image": panel.image_name,
+        "image_sha256_prefix": panel.image_key,
+        "crop": None if panel.crop is None else list(panel.crop),
+        "erase": panel.erase,
+        "model": panel.model,
+        "weights": panel.weights,
+        "weights_sha256": panel.weights_sha256,
+        "preprocess": panel.preprocess,
+        "layer": panel.layer,
+        "method": panel.method,
+        "class": panel.class_name,
+        "probability": round(panel.probability, 6),
+        "top5": [{"class": c, "probability": round(p, 6)} for c, p in panel.top5],
+    }
+
+
+def _stem(i: int, panel: Panel) -> str:
+    return f"{i + 1:02d}_" + (re.sub(r"[^A-Za-z0-9._-]+", "_", panel.image_name.rsplit(".", 1)[0])[:40] or "image")
+
+
+def zip_bytes(panels: list[Panel], alpha: float, cmap: str, vmax: float | None) -> bytes:
+    """Overlays (PNG), raw maps (.npy) and manifest.json, zipped."""
+    manifest: dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "normalisation": "per panel" if vmax is None else f"shared (vmax = {vmax:.6g})",
+        "panels": [],
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i, panel in enumerate(panels):
+            stem = _stem(i, panel)
+            archive.writestr(f"{stem}.png", _png(render(panel, alpha, cmap, vmax)))
+            raw = io.BytesIO()
+            np.save(raw, panel.raw.astype(np.float32))
+            archive.writestr(f"{stem}.npy", raw.getvalue())
+            manifest["panels"].append(_entry(panel, stem))
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1) + "\n")
+    return buf.getvalue()
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 24px auto; max-width: 1000px; }
+h1 { font-size: 22px; margin: 0 0 4px; } .meta { color: #666; margin-bottom: 18px; }
+.panel { display: grid; grid-template-columns: 260px 260px 1fr; gap: 14px; padding: 14px 0; border-top: 1px solid #ddd;
+         break-inside: avoid; page-break-inside: avoid; }
+.panel img { width: 260px; height: auto; border: 1px solid #ccc; }
+figure { margin: 0; } figcaption { color: #666; font-size: 12px; }
+table { border-collapse: collapse; font-size: 12px; width: 100%; } td, th { text-align: left; padding: 2px 6px 2px 0; vertical-align: top; }
+th { color: #666; font-weight: normal; white-space: nowrap; } code { font-size: 11px; word-break: break-all; }
+@page { size: A4; margin: 12mm; }
+@media print { body { margin: 0; max-width: none; } .panel { grid-template-columns: 200px 200px 1fr; } .panel img { width: 200px; } }
+"""
+
+
+def html_report(
+    panels: list[Panel], alpha: float, cmap: str, vmax: float | None, title: str = "Grad-CAM report"
+) -> str:
+    """One self-contained HTML page: images embedded, nothing fetched, readable printed to PDF."""
+    esc = html.escape
+    v = versions()
+    norm = "per panel (each map scaled by its own maximum)" if vmax is None else f"shared scale, vmax = {vmax:.4g}"
+    rows = []
+    for panel in panels:
+        top5 = "<br>".join(f"{esc(c)} — {p:.1%}" for c, p in panel.top5)
+        region = "full image" if panel.crop is None else (
+            f"{'erased (' + esc(panel.erase) + ')' if panel.erase else 'crop'} "
+            f"{panel.crop[2]}×{panel.crop[3]} at ({panel.crop[0]}, {panel.crop[1]})"
+        )  # fmt: skip
+        rows.append(f"""
+<section class="panel">
+  <figure><img src="{_data_uri(_with_box(panel))}" alt="image"><figcaption>{esc(panel.image_name)} · {region}</figcaption></figure>
+  <figure><img src="{_data_uri(render(panel, alpha, cmap, vmax))}" alt="heat-map"><figcaption>{esc(panel.class_name)} ({panel.probability:.1%})</figcaption></figure>
+  <table>
+    <tr><th>image</th><td>{esc(panel.image_name)} <code>sha256 {esc(panel.image_key)}…</code></td></tr>
+    <tr><th>region</th><td>{region}</td></tr>
+    <tr><th>model</th><td>{esc(panel.model)}</td></tr>
+    <tr><th>weights</th><td><code>{esc(panel.weights)}</code><br><code>sha256 {esc(panel.weights_sha256 or "n/a")}</code></td></tr>
+    <tr><th>preprocessing</th><td><code>{esc(" ".join(panel.preprocess.split()))}</code></td></tr>
+    <tr><th>layer · method</th><td><code>{esc(panel.layer)}</code> · {esc(panel.method)}</td></tr>
+    <tr><th>class</th><td>{esc(panel.class_name)} ({panel.probability:.2%})</td></tr>
+    <tr><th>top-5</th><td>{top5}</td></tr>
+    <tr><th>normalisation</th><td>{norm}</td></tr>
+  </table>
+</section>""")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title><style>{_CSS}</style></head>
+<body><h1>{esc(title)}</h1>
+<div class="meta">Grad-CAM Explorer {esc(v["app"])} · torch {esc(v["torch"])} · torchvision {esc(v["torchvision"])} · {created} · colour map {esc(cmap)}, opacity {alpha:.2f}</div>
+{"".join(rows)}
+</body></html>
+"""
