@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gradcam_core import METHODS, crop
-from ui import board, state, widgets
+from ui import board, share, state, widgets
 from ui.compute import explain, faithfulness
 from ui.models import display_name
 
@@ -44,6 +44,14 @@ what = {
     "contrast": f"{cats[cls]} rather than {cats[contrast or 0]}",
 }
 
+share.show_warnings()
+share.write_link(
+    model=None if model_name.startswith("custom:") else model_name,
+    layer=layer,
+    method=method,
+    sample=entry.sample,
+    **{"class": cats[cls]},
+)
 st.caption(
     f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · **{what[view]}**"
 )

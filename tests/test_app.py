@@ -367,3 +367,32 @@ def test_faithfulness_panel_beats_the_random_map() -> None:
     deletion, insertion = table.iloc[0], table.iloc[1]
     assert deletion["this map"] < deletion["random map"]
     assert insertion["this map"] > insertion["random map"]
+
+
+def open_link(**params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Explain.py"), default_timeout=120)
+    at.query_params.update(params)
+    return ok(at.run())
+
+
+def test_a_link_reproduces_a_view() -> None:
+    at = open_link(model="shapes-demo", layer="features.block3", method="layercam", sample="cross", **{"class": "star"})
+    assert at.caption[0].value.endswith("· **star**") and "layercam" in at.caption[0].value
+    assert at.image[1].captions == ["Raw map at the layer: 32×32"]
+    assert "cross.png" in at.caption[0].value.replace("\\", "")
+    assert not at.warning
+    assert dict(at.query_params) == {
+        "model": "shapes-demo", "layer": "features.block3", "method": "layercam", "sample": "cross", "class": "star",
+    }  # fmt: skip
+
+
+def test_a_bad_link_warns_and_falls_back() -> None:
+    at = open_link(model="vgg99", layer="nope", method="magic", sample="<b>x</b>", **{"class": "dragon"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "model 'vgg99'" in warnings and "method 'magic'" in warnings and plain_text("sample '<b>x</b>'") in warnings
+    assert at.selectbox(key=state.W_MODEL).value == "shapes-demo"
+    assert at.selectbox(key=state.W_METHOD).value == "gradcam"
+    at = open_link(sample="cross", layer="nope", **{"class": "dragon"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "layer 'nope'" in warnings and "class 'dragon'" in warnings
+    assert at.image[1].captions == ["Raw map at the layer: 16×16"]  # the default layer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass
@@ -28,12 +29,14 @@ class ImageEntry:
         name: the file name, shown as plain text only.
         image: the decoded RGB image, at most :data:`MAX_SIDE` pixels a side.
         original_size: the uploaded file's (width, height).
+        sample: the bundled sample's display name, when the image is one.
     """
 
     key: str
     name: str
     image: Image.Image
     original_size: tuple[int, int]
+    sample: str | None = None
 
 
 def decode(name: str, data: bytes) -> ImageEntry:
@@ -82,4 +85,4 @@ def current() -> ImageEntry | None:
 def load_sample(name: str) -> ImageEntry:
     """A bundled sample as an entry (named after its file)."""
     path = samples()[name]
-    return decode(path.name, path.read_bytes())
+    return dataclasses.replace(decode(path.name, path.read_bytes()), sample=name)

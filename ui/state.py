@@ -23,6 +23,9 @@ SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget 
 CUSTOM = "custom_models"  # list[str]: model keys of weights this session uploaded
 UPLOAD_ROUND = "upload_round"  # int: bumps after each upload, giving the uploader a fresh key
 FAITH = "faithfulness"  # (key, (map result, random-map result)): the last faithfulness measurement
+LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
+LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
+LINK_WARNINGS = "link_warnings"  # list[str]: link values that could not be used
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).

@@ -25,9 +25,10 @@ from gradcam_core import (
 )
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.faithfulness import Faithfulness
-from ui import images, state
+from ui import images, share, state
 from ui.compute import Explanation
 from ui.models import add_custom_weights, available, cached_model, get_model, label
+from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 #: What an Explain map shows: evidence for the class, against it, or for it rather than another class.
@@ -58,9 +59,11 @@ def image_page(title: str) -> PageContext:
     Stops the page, with a message, when the model is unusable or no image is chosen yet.
     """
     page_setup(title)
+    share.read_link()
     choice = sidebar()
     entry = image_picker()
     st.title(title)
+    share.show_warnings()
     if choice is None:
         st.stop()
     if entry is None:
@@ -108,6 +111,11 @@ def sidebar() -> tuple[str, str, str] | None:
         infos = layers_of(name)
         by_name = {info.name: info for info in infos}
         layer_key = f"{state.W_LAYER}.{name}"
+        if (linked := share.pending("layer")) is not None:
+            if linked in by_name:
+                state.remember(layer_key, linked)
+            else:
+                share.reject(f"the link's layer '{linked}' is not a spatial layer of {name}")
         persist(layer_key, loaded.default_layer)
         if st.session_state[layer_key] not in by_name:
             st.session_state[layer_key] = loaded.default_layer
@@ -208,11 +216,6 @@ def image_picker() -> images.ImageEntry | None:
     return images.current()
 
 
-def plain_text(text: str) -> str:
-    """Escape markdown (and Streamlit's $…$ maths) so that a file name is shown literally."""
-    return "".join("\\" + c if c in "\\`*_{}[]()#+!<>|~$" else c for c in text)
-
-
 def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
     """The top-5 first (with probabilities), then every class; defaults to the prediction."""
     top = exp.top(5)
@@ -221,6 +224,12 @@ def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
     def fmt(i: int) -> str:
         return f"{categories[i]} ({exp.probabilities[i]:.1%})" + (" · predicted" if i == top[0] else "")
 
+    if (linked := share.pending("class")) is not None:
+        found = next((i for i, name in enumerate(categories) if linked in (name, str(i))), None)
+        if found is None:
+            share.reject(f"the link's class '{linked}' is not a class of this model")
+        else:
+            st.session_state[key] = found
     if st.session_state.get(key) not in order:
         st.session_state[key] = top[0]
     return st.selectbox("Class to explain", order, key=key, format_func=fmt)
