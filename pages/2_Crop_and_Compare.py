@@ -113,9 +113,16 @@ for col, title, exp, fulls, shown_image in (
             board.pin(panels[title])
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
 
-st.download_button(
+downloads = st.columns(2)
+downloads[0].download_button(
     "Download report (HTML)",
     report.html_report(list(panels.values()), alpha, cmap, vmax, title=f"Crop & compare: {summary}"),
     file_name="gradcam_crop_report.html",
     mime="text/html",
+)
+downloads[1].download_button(
+    "Download data (ZIP)",
+    report.zip_bytes(list(panels.values()), alpha, cmap, vmax),
+    file_name="gradcam_crop_data.zip",
+    mime="application/zip",
 )

@@ -128,6 +128,7 @@ def test_crop_removes_the_tag_and_restores_the_true_class() -> None:
     at.button(key="pin_Before").click().run()
     at.button(key="pin_After").click().run()
     assert [p.class_name for p in ok(at).session_state[state.BOARD]] == ["star", "circle"]
+    assert [b.proto.label for b in at.download_button] == ["Download report (HTML)", "Download data (ZIP)"]
     # Erase mode: hide the tag instead of cropping to the shape.
     tag = MANIFEST[TAGGED]["tag"]
     at.radio(key=state.W_MODE).set_value("erase").run()
