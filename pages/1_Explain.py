@@ -18,14 +18,14 @@ with controls[0]:
     cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
 with controls[1]:
     alpha, cmap = widgets.display_controls()
-toggles = st.columns([1, 1, 2, 2])
+toggles = st.columns([2, 2, 3])
 seen = toggles[0].toggle("What the model saw", key=state.W_SEEN)
-multi = toggles[1].toggle("Top-5 maps in a row", key=state.W_MULTI)
-view = toggles[2].radio("Show", list(widgets.VIEWS), key=state.W_VIEW, format_func=widgets.VIEWS.get)
+multi = toggles[0].toggle("Top-5 maps in a row", key=state.W_MULTI)
+view = toggles[1].radio("Show", list(widgets.VIEWS), key=state.W_VIEW, format_func=widgets.VIEWS.get)
 contrast = None
 if view == "contrast":
     others = [i for i in top if i != cls] + [i for i in range(len(cats)) if i not in top]
-    with toggles[3]:
+    with toggles[2]:
         contrast = st.selectbox(
             "Rather than", others, key=f"{state.W_CONTRAST}.{entry.key}", format_func=cats.__getitem__
         )
