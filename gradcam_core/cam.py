@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from gradcam_core.blocked_mm import BackwardMatmul
 from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layers import _require_eval, resolve_layer
+from gradcam_core.layout import Layout, spatial_layout
 from gradcam_core.methods import METHODS, eigencam
 from gradcam_core.scorecam import scorecam
 
@@ -62,17 +63,22 @@ class _Capture:
     """
 
     fast: bool
+    input_hw: tuple[int, int]
+    layout: Layout | None = None
     leaf: Tensor | None = None
     passed_on: Tensor | None = None
     clone_fn: Any = None
     _recording: Any = None
 
     def __call__(self, _module: nn.Module, output: Any) -> Tensor:
-        if not isinstance(output, Tensor) or output.dim() != 4:
+        layout = spatial_layout(tuple(output.shape), self.input_hw) if isinstance(output, Tensor) else None
+        if layout is None:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(
-                f"the layer's output is {shape}, not a 4-D map [N, C, h, w]: choose a layer from list_layers()"
+                f"the layer's output is {shape}, not a spatial map (a 4-D map or tokens on a grid): "
+                "choose a layer from list_layers()"
             )
+        self.layout = layout
         if self.fast and self._recording is None:
             self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
             self._recording.__enter__()
@@ -91,7 +97,7 @@ class _Capture:
             self._recording.__exit__(None, None, None)
             self._recording = None
 
-    def target(self) -> Tensor:
+    def target(self) -> tuple[Tensor, Layout]:
         """The tensor whose activations and gradients define the map.
 
         This is the layer's output, except when the network rectifies that output in place
@@ -100,13 +106,13 @@ class _Capture:
         So DenseNet's ``features.norm5`` gives the map of ReLU(norm5), which is what the
         classifier pools, and a VGG conv gives the same map as the ReLU that follows it.
         """
-        if self.leaf is None or self.passed_on is None:
+        if self.leaf is None or self.passed_on is None or self.layout is None:
             raise RuntimeError("the target layer has not run yet")
         fn = self.passed_on.grad_fn
         rectified = type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
         if rectified and fn.next_functions[0][0] is self.clone_fn:
-            return self.passed_on
-        return self.leaf
+            return self.passed_on, self.layout
+        return self.leaf, self.layout
 
 
 def compute_cam(
@@ -191,14 +197,16 @@ def compute_cam(
             )
         if against is not None and bool((against == targets).any()):
             raise ValueError("a class cannot be contrasted with itself: pick a different class B")
-        target = capture.target()
-        acts = target.detach()
+        target, layout = capture.target()
+        acts = layout.to_map(target.detach())
         if spec.combine is not None:  # the gradient methods
             grads = _class_gradients(logits, target, targets, against, -1.0 if counterfactual else 1.0)
+            grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
             if not grads.any():
                 notes.append(
-                    f"layer '{layer}' receives no gradient for the chosen class(es): its output does not "
-                    "reach the logits; try an earlier layer"
+                    f"layer '{layer}' receives no gradient for the chosen class(es), so its map would be blank: "
+                    "the logits do not depend on this output (a vision transformer's last block, for one, "
+                    "passes on only its class token); try an earlier layer, such as a block's first LayerNorm"
                 )
             maps = spec.combine(acts, grads)
         elif spec.kind == "score":
@@ -224,7 +232,7 @@ def compute_cam(
 
 def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
     """Run the model once with the target layer captured; return the capture and the output."""
-    capture = _Capture(fast)
+    capture = _Capture(fast, (x.shape[-2], x.shape[-1]))
     with forward_hook(module, capture), torch.inference_mode() if fast else torch.no_grad():
         try:
             return capture, model(x)

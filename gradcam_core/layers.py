@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from gradcam_core.hooks import forward_hook, model_device
+from gradcam_core.layout import spatial_layout
 
 __all__ = ["LayerInfo", "list_layers", "resolve_layer"]
 
@@ -22,20 +23,27 @@ class LayerInfo:
     Attributes:
         name: the module's name, as in ``model.named_modules()``.
         type: the module's class name, e.g. ``"Conv2d"``.
-        shape: its output's (channels, height, width) for the probed input size.
+        shape: its output's (channels, height, width) as a map, for the probed input size.
+        layout: how the output is read as a map: ``"nchw"``, ``"nhwc"`` (channels-last, as in
+            Swin) or ``"tokens"`` (a vision transformer's tokens on a grid).
     """
 
     name: str
     type: str
     shape: tuple[int, int, int]
+    layout: str = "nchw"
 
     def __str__(self) -> str:
         c, h, w = self.shape
-        return f"{self.name} ({self.type}, {c}×{h}×{w})"
+        kind = {"nchw": "", "nhwc": ", channels-last", "tokens": ", tokens"}[self.layout]
+        return f"{self.name} ({self.type}, {c}×{h}×{w}{kind})"
 
 
 def list_layers(model: nn.Module, input_size: int | tuple[int, int]) -> list[LayerInfo]:
-    """List every module whose output is a 4-D spatial map, in execution order.
+    """List every module whose output is a spatial map, in execution order.
+
+    Spatial maps are channels-first or channels-last 4-D outputs, and transformer tokens that lie
+    on a grid (see :mod:`gradcam_core.layout`).
 
     One dry forward pass on a zero image of ``input_size`` (an int for square inputs, or
     (height, width)) records each module's output shape. Maps of 1×1 are left out: they have
@@ -63,11 +71,13 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int]) -> list[Lay
             stack.enter_context(forward_hook(module, recorder(name)))
         model(torch.zeros(1, 3, height, width, device=model_device(model)))
     modules = dict(named)
-    return [
-        LayerInfo(name, types[modules[name]], (shape[1], shape[2], shape[3]))
-        for name, shape in shapes.items()
-        if len(shape) == 4 and shape[2] * shape[3] > 1
-    ]
+    found = []
+    for name, shape in shapes.items():
+        layout = spatial_layout(shape, (height, width))
+        if layout is not None and layout.grid[0] * layout.grid[1] > 1:
+            channels = shape[1] if layout.kind == "nchw" else shape[-1]
+            found.append(LayerInfo(name, types[modules[name]], (channels, *layout.grid), layout.kind))
+    return found
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:

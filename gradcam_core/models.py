@@ -132,6 +132,11 @@ def _registry() -> dict[str, ModelSpec]:
         _torchvision("mobilenet_v3_large", "features.16"),
         _torchvision("efficientnet_b0", "features.8"),
         _torchvision("convnext_tiny", "features.7"),
+        # The last block's first LayerNorm: its patch tokens feed the attention that forms the class
+        # token. The block's own output gets no gradient on its patch tokens, because the head
+        # reads only the class token (torchvision's ViT classifies on x[:, 0]).
+        _torchvision("vit_b_16", "encoder.layers.encoder_layer_11.ln_1"),
+        _torchvision("swin_t", "norm"),  # channels-last 7×7; the head averages every token
     ]
     return {spec.name: spec for spec in specs}
 

@@ -34,7 +34,7 @@ def test_model_is_exactly_as_before_after_success(tiny: TinyNet, images: torch.T
 @pytest.mark.parametrize(
     ("layer", "classes", "message"),
     [
-        ("head", None, "not a 4-D map"),  # fails inside the forward pass, in our hook
+        ("head", None, "not a spatial map"),  # fails inside the forward pass, in our hook
         ("features.3", [99], "out of range"),  # fails after the forward pass
         ("nope", None, "unknown layer"),
     ],
