@@ -187,8 +187,7 @@ def compute_cam(
             capture, logits = _forward(model, x, module, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
-        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-            raise ValueError("the model must return a logits tensor [N, num_classes]; wrap models that return more")
+        logits = _logits(logits, x.shape[0])
         targets = _resolve_classes(classes, logits.detach())
         against = None if contrast is None else _resolve_classes(contrast, logits.detach())
         if against is not None and against.shape != targets.shape:
@@ -238,6 +237,34 @@ def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tupl
             return capture, model(x)
         finally:
             capture.release()
+
+
+def _logits(output: Any, n: int) -> Tensor:
+    """The logits [N, num_classes] in a model's output.
+
+    That is the output itself, the first such tensor of a tuple (as with auxiliary outputs), or a
+    dict's ``"logits"`` or ``"out"`` entry.
+    """
+
+    def fits(t: Any) -> bool:
+        return isinstance(t, Tensor) and t.dim() == 2 and t.shape[0] == n
+
+    if fits(output):
+        return output
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            if fits(item):
+                return item
+    if isinstance(output, dict):
+        for key in ("logits", "out"):
+            if fits(output.get(key)):
+                return output[key]
+        raise ValueError(
+            f"the model returns a dict with keys {', '.join(map(str, output))} and none is 'logits' [N, "
+            "num_classes]: wrap the model so that it returns the logits tensor"
+        )
+    shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+    raise ValueError(f"the model must return logits [N, num_classes], got {shape}: wrap it so that it does")
 
 
 def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:

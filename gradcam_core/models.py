@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +32,7 @@ class ModelSpec:
 
     Attributes:
         name: the registry key.
-        build: makes the architecture with random weights.
+        build: makes the architecture with random weights; accepts ``num_classes``.
         preprocess: PIL image -> float tensor [3, H, W].
         categories: the class names, in output order.
         default_layer: the layer explained unless the user picks another.
@@ -44,7 +44,7 @@ class ModelSpec:
     """
 
     name: str
-    build: Callable[[], nn.Module]
+    build: Callable[..., nn.Module]
     preprocess: Callable[[Image.Image], Tensor]
     categories: tuple[str, ...]
     default_layer: str
@@ -105,7 +105,7 @@ def _torchvision(name: str, default_layer: str) -> ModelSpec:
     transforms = weights.transforms()
     return ModelSpec(
         name=name,
-        build=lambda: tvm.get_model(name, weights=None),
+        build=lambda num_classes=1000: tvm.get_model(name, weights=None, num_classes=num_classes),
         preprocess=transforms,
         categories=tuple(weights.meta["categories"]),
         default_layer=default_layer,
@@ -172,8 +172,12 @@ def load_model(
     download_missing: bool = True,
     progress: Progress | None = None,
     weights_url: str | None = None,
+    categories: Sequence[str] | None = None,
 ) -> LoadedModel:
     """Build a registered model with its weights, in eval mode with all parameters frozen.
+
+    A state_dict trained for another number of classes (a fine-tuned head) is accepted: the
+    head is resized to the checkpoint's.
 
     Args:
         name: one of :func:`list_models`.
@@ -184,9 +188,11 @@ def load_model(
         download_missing: allow a download of missing pretrained weights.
         progress: called as ``progress(bytes_done, bytes_total)`` while downloading.
         weights_url: download from here instead of the registered URL (a mirror).
+        categories: class names for the model's outputs (default: the registry's, or
+            "class 0", "class 1", ... for a checkpoint with another number of classes).
 
     Raises:
-        ValueError: an unknown model name.
+        ValueError: an unknown model name, or as many labels as outputs are not given.
         WeightsUnavailable: pretrained weights are not on disk and cannot be downloaded.
         CheckpointError: a weights file is unreadable, unsafe or does not fit the architecture.
     """
@@ -199,21 +205,60 @@ def load_model(
         path = Path(weights) if weights != "pretrained" else weights_path(name)
         if weights == "pretrained" and not path.is_file():
             path = _fetch(spec, path, download_missing, progress, weights_url)
-        strict_load(model, _remap_legacy_keys(read_state_dict(path)), f"'{path.name}'")
+        state = _remap_legacy_keys(read_state_dict(path))
+        outputs = _head_outputs(model, state)
+        if outputs is not None:
+            model = spec.build(num_classes=outputs)
+        strict_load(model, state, f"'{path.name}'")
         source, sha256 = str(path), sha256_of(path)
+    names = _categories(model, spec, categories)
     target = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     model = model.to(target).eval().requires_grad_(False)
     return LoadedModel(
         name=spec.name,
         model=model,
         preprocess=spec.preprocess,
-        categories=list(spec.categories),
+        categories=names,
         default_layer=spec.default_layer,
         input_size=spec.input_size,
         resize=spec.resize,
         weights=source,
         weights_sha256=sha256,
     )
+
+
+def _head(model: nn.Module) -> tuple[str, nn.Linear] | None:
+    """The last linear layer (the classifier head), by name."""
+    found = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            found = (name, module)
+    return found
+
+
+def _head_outputs(model: nn.Module, state: dict[str, Tensor]) -> int | None:
+    """The checkpoint's number of classes when its head differs from the model's, else None."""
+    head = _head(model)
+    if head is None:
+        return None
+    weight = state.get(f"{head[0]}.weight")
+    if weight is None or weight.dim() != 2 or weight.shape[0] == head[1].out_features:
+        return None
+    return int(weight.shape[0])
+
+
+def _categories(model: nn.Module, spec: ModelSpec, given: Sequence[str] | None) -> list[str]:
+    """Class names for the model's outputs, checked against their number."""
+    head = _head(model)
+    outputs = head[1].out_features if head is not None else len(spec.categories)
+    if given is not None:
+        names = [str(n) for n in given]
+        if len(names) != outputs:
+            raise ValueError(f"{len(names)} labels were given for a model with {outputs} outputs: give one per output")
+        return names
+    if outputs == len(spec.categories):
+        return list(spec.categories)
+    return [f"class {i}" for i in range(outputs)]
 
 
 def _fetch(spec: ModelSpec, path: Path, allowed: bool, progress: Progress | None, url: str | None) -> Path:

@@ -212,3 +212,31 @@ def test_layer_that_never_reaches_the_logits_warns_instead_of_a_blank_map(images
     result = compute_cam(SideBranch().eval(), images, "side")
     assert not result.maps.any()
     assert len(result.warnings) == 1 and "receives no gradient" in result.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("wrap", "message"),
+    [
+        (lambda out: (out, out[:, :2]), None),  # logits with an auxiliary output
+        (lambda out: {"logits": out, "features": out}, None),
+        (lambda out: {"scores": out[:, :, None]}, "dict with keys scores"),
+        (lambda out: out[:, :, None], "must return logits"),
+    ],
+    ids=["tuple", "dict-logits", "dict-other", "3-d"],
+)
+def test_model_outputs_other_than_a_tensor(tiny: TinyNet, images: torch.Tensor, wrap, message) -> None:  # type: ignore[no-untyped-def]
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = tiny
+
+        def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
+            return wrap(self.inner(x))
+
+    model = Wrapped().eval()
+    if message is None:
+        result = compute_cam(model, images, "inner.features.3", classes=[1])
+        torch.testing.assert_close(result.maps, compute_cam(tiny, images, "features.3", classes=[1]).maps)
+    else:
+        with pytest.raises(ValueError, match=message):
+            compute_cam(model, images, "inner.features.3")

@@ -174,3 +174,18 @@ def test_input_region_is_the_centre_crop_the_model_sees() -> None:
 def test_unknown_model_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown model 'vgg20'.*vgg19"):
         load_model("vgg20")
+
+
+def test_fine_tuned_head_with_its_own_labels(tmp_path: Path) -> None:
+    source = torchvision.models.resnet18(weights=None, num_classes=3)
+    path = tmp_path / "three.pth"
+    torch.save(source.state_dict(), path)
+    loaded = load_model("resnet18", path, device="cpu", categories=["cat", "dog", "fox"])
+    assert loaded.categories == ["cat", "dog", "fox"] and loaded.model.fc.out_features == 3
+    x = torch.randn(1, 3, 64, 64)
+    result = compute_cam(loaded.model, x, "layer4", classes=[0, 1, 2])
+    with torch.no_grad():
+        torch.testing.assert_close(result.logits, source.eval()(x))
+    assert load_model("resnet18", path, device="cpu").categories == ["class 0", "class 1", "class 2"]
+    with pytest.raises(ValueError, match="2 labels were given for a model with 3 outputs"):
+        load_model("resnet18", path, device="cpu", categories=["cat", "dog"])
