@@ -17,7 +17,7 @@ from gradcam_core.layout import Layout, spatial_layout
 from gradcam_core.methods import METHODS, eigencam
 from gradcam_core.scorecam import scorecam
 
-__all__ = ["CamResult", "compute_cam"]
+__all__ = ["CamResult", "compute_cam", "find_logits"]
 
 Classes = Sequence[int] | Sequence[Sequence[int]] | Tensor | None
 
@@ -187,7 +187,7 @@ def compute_cam(
             capture, logits = _forward(model, x, module, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
-        logits = _logits(logits, x.shape[0])
+        logits = find_logits(logits, x.shape[0])
         targets = _resolve_classes(classes, logits.detach())
         against = None if contrast is None else _resolve_classes(contrast, logits.detach())
         if against is not None and against.shape != targets.shape:
@@ -239,7 +239,7 @@ def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tupl
             capture.release()
 
 
-def _logits(output: Any, n: int) -> Tensor:
+def find_logits(output: Any, n: int) -> Tensor:
     """The logits [N, num_classes] in a model's output.
 
     That is the output itself, the first such tensor of a tuple (as with auxiliary outputs), or a

@@ -39,14 +39,14 @@ class LayerInfo:
         return f"{self.name} ({self.type}, {c}×{h}×{w}{kind})"
 
 
-def list_layers(model: nn.Module, input_size: int | tuple[int, int]) -> list[LayerInfo]:
+def list_layers(model: nn.Module, input_size: int | tuple[int, int], channels: int = 3) -> list[LayerInfo]:
     """List every module whose output is a spatial map, in execution order.
 
     Spatial maps are channels-first or channels-last 4-D outputs, and transformer tokens that lie
     on a grid (see :mod:`gradcam_core.layout`).
 
     One dry forward pass on a zero image of ``input_size`` (an int for square inputs, or
-    (height, width)) records each module's output shape. Maps of 1×1 are left out: they have
+    (height, width)) with ``channels`` channels records each module's output shape. Maps of 1×1 are left out: they have
     no spatial extent to explain. A module called more than once reports its last call.
 
     Raises:
@@ -69,7 +69,7 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int]) -> list[Lay
     with ExitStack() as stack, torch.no_grad():
         for name, module in named:
             stack.enter_context(forward_hook(module, recorder(name)))
-        model(torch.zeros(1, 3, height, width, device=model_device(model)))
+        model(torch.zeros(1, channels, height, width, device=model_device(model)))
     modules = dict(named)
     found = []
     for name, shape in shapes.items():

@@ -12,6 +12,10 @@ from PIL import Image
 from torch import Tensor, nn
 from torchvision import models as tvm
 
+from gradcam_core.cam import find_logits
+from gradcam_core.hooks import model_device
+from gradcam_core.layers import list_layers
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PlainResize
 from gradcam_core.regions import Box
 from gradcam_core.weights import (
     Progress,
@@ -23,7 +27,7 @@ from gradcam_core.weights import (
     strict_load,
 )
 
-__all__ = ["LoadedModel", "ModelSpec", "list_models", "load_model", "model_spec", "weights_path"]
+__all__ = ["LoadedModel", "ModelSpec", "from_module", "list_models", "load_model", "model_spec", "weights_path"]
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,53 @@ def load_model(
         resize=spec.resize,
         weights=source,
         weights_sha256=sha256,
+    )
+
+
+def from_module(
+    model: nn.Module,
+    *,
+    categories: Sequence[str] | None = None,
+    input_size: tuple[int, int] = (224, 224),
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    name: str = "custom",
+    default_layer: str | None = None,
+) -> LoadedModel:
+    """Make any classifier explainable: your own ``nn.Module``, with its labels and preprocessing.
+
+    The module is put in eval mode with its parameters frozen (it is changed in place). Its
+    preprocessing resizes the whole image to ``input_size`` and normalises with ``mean`` and
+    ``std``; a model whose first convolution takes one channel gets grayscale input (the means of
+    ``mean`` and ``std`` are used when three values are given). The default layer is the last
+    spatial layer; layer names can be anything.
+
+    Raises:
+        ValueError: the labels do not match the outputs, the model returns no logits, or it has
+            no spatial layer.
+    """
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = first_conv.in_channels if first_conv is not None else 3
+    if channels == 1 and len(mean) == 3:
+        mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+    preprocess = PlainResize(input_size, mean, std, channels=channels)
+    model = model.eval().requires_grad_(False)
+    with torch.no_grad():
+        outputs = find_logits(model(torch.zeros(1, channels, *input_size, device=model_device(model))), 1).shape[1]
+    if categories is not None and len(categories) != outputs:
+        raise ValueError(f"{len(categories)} labels were given for a model with {outputs} outputs: give one per output")
+    layers = list_layers(model, input_size, channels)
+    if not layers:
+        raise ValueError("the model has no layer with a spatial output to explain")
+    return LoadedModel(
+        name=name,
+        model=model,
+        preprocess=preprocess,
+        categories=[str(c) for c in categories] if categories is not None else [f"class {i}" for i in range(outputs)],
+        default_layer=default_layer or layers[-1].name,
+        input_size=tuple(input_size),
+        resize=None,
+        weights="(your module)",
     )
 
 

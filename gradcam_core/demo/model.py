@@ -6,14 +6,13 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-import torchvision.transforms.functional as TF
-from PIL import Image
 from torch import Tensor, nn
 
 from gradcam_core.demo.world import CATEGORIES, SIZE
 from gradcam_core.models import ModelSpec
+from gradcam_core.preprocess import PlainResize
 
-__all__ = ["DEMO_NAME", "SAMPLES_DIR", "WEIGHTS_FILE", "PlainResize", "ShapesNet", "demo_spec"]
+__all__ = ["DEMO_NAME", "SAMPLES_DIR", "WEIGHTS_FILE", "ShapesNet", "demo_spec"]
 
 DEMO_NAME = "shapes-demo"
 #: The committed weights, written by ``python -m gradcam_core.demo.train``.
@@ -50,30 +49,12 @@ class ShapesNet(nn.Module):
         return self.head(torch.flatten(self.pool(self.features(x)), 1))
 
 
-class PlainResize:
-    """Resize the whole image to a square (no centre crop), then scale and normalise.
-
-    Map coordinates therefore cover the whole image.
-    """
-
-    def __init__(self, size: int = SIZE) -> None:
-        self.size = size
-
-    def __call__(self, image: Image.Image) -> Tensor:
-        """PIL image -> float tensor [3, size, size]."""
-        resized = TF.resize(image.convert("RGB"), [self.size, self.size], antialias=True)
-        return TF.normalize(TF.to_tensor(resized), MEAN, STD)
-
-    def __repr__(self) -> str:
-        return f"PlainResize(size={self.size}, mean={MEAN}, std={STD})"
-
-
 def demo_spec() -> ModelSpec:
     """The registry entry: offline, with weights shipped in the package."""
     return ModelSpec(
         name=DEMO_NAME,
         build=ShapesNet,
-        preprocess=PlainResize(),
+        preprocess=PlainResize((SIZE, SIZE), MEAN, STD),
         categories=CATEGORIES,
         default_layer="features.block4",
         input_size=(SIZE, SIZE),
