@@ -397,3 +397,29 @@ def test_a_bad_link_warns_and_falls_back() -> None:
     warnings = " ".join(w.value for w in at.warning)
     assert "layer 'nope'" in warnings and "class 'dragon'" in warnings
     assert at.image[1].captions == ["Raw map at the layer: 16×16"]  # the default layer
+
+
+def test_custom_head_with_a_labels_file() -> None:
+    import torchvision
+
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    weights = saved(torchvision.models.resnet18(weights=None, num_classes=3).state_dict())
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("labels.txt", b"apple\npear\nplum\n", "text/plain")
+    at = upload_weights(at, "resnet18", "fruit.pth", weights)
+    assert not at.error
+    assert set(at.dataframe[0].value["class"]) == {"apple", "pear", "plum"}
+    at.file_uploader(key=state.W_CUSTOM_LABELS).set_value(("two.json", b'["apple", "pear"]', "application/json"))
+    at = upload_weights(at, "resnet18", "fruit2.pth", weights + b"")
+    assert "2 labels were given for a model with 3 outputs" in at.error[0].value
+
+
+def test_labels_files() -> None:
+    from ui.models import parse_labels
+
+    assert parse_labels(b"a\n\nb \n") == ["a", "b"]
+    assert parse_labels(b'["x", "y"]') == ["x", "y"]
+    assert parse_labels(b'{"1": "y", "0": "x"}') == ["x", "y"]
+    with pytest.raises(ValueError, match="indices 0 to N-1"):
+        parse_labels(b'{"0": "x", "2": "z"}')
+    with pytest.raises(ValueError, match="no class names"):
+        parse_labels(b"  \n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from gradcam_core import CheckpointError, LoadedModel, WeightsUnavailable, list_
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.models import weights_path
 from gradcam_core.weights import download, expected_hash_prefix
+from ui.text import plain_text
 
 CUSTOM_PREFIX = "custom:"
 #: Uploaded checkpoints, stored under their SHA-256 (never under a name the user chose).
@@ -43,34 +45,58 @@ def cached_model(name: str) -> LoadedModel:
     The engine is thread-safe on a shared model, so sessions need no lock around it.
     """
     if name.startswith(CUSTOM_PREFIX):
-        arch, digest = _parse_custom(name)
-        return load_model(arch, CUSTOM_DIR / f"{digest}.pth", device="auto")
+        arch, digest, labels = _parse_custom(name)
+        categories = None if labels is None else json.loads((CUSTOM_DIR / f"{labels}.json").read_text())
+        return load_model(arch, CUSTOM_DIR / f"{digest}.pth", device="auto", categories=categories)
     return load_model(name, device="auto", download_missing=False)
 
 
 def display_name(name: str) -> str:
     """A model key as people read it (uploaded weights are marked as such)."""
     if name.startswith(CUSTOM_PREFIX):
-        arch, digest = _parse_custom(name)
+        arch, digest, _ = _parse_custom(name)
         return f"{arch} (your weights {digest[:8]})"
     return name
 
 
-def _parse_custom(name: str) -> tuple[str, str]:
-    """``custom:<arch>:<sha256>`` -> (arch, sha256)."""
-    arch, digest = name.removeprefix(CUSTOM_PREFIX).split(":", 1)
-    return arch, digest
+def _parse_custom(name: str) -> tuple[str, str, str | None]:
+    """``custom:<arch>:<weights sha256>[:<labels sha256>]`` -> (arch, weights hash, labels hash)."""
+    arch, digest, *labels = name.removeprefix(CUSTOM_PREFIX).split(":")
+    return arch, digest, labels[0] if labels else None
 
 
-def add_custom_weights(arch: str, filename: str, data: bytes) -> str | None:
+def parse_labels(data: bytes) -> list[str]:
+    """Class names from a labels file: a JSON list, a JSON object {index: name}, or one name per line.
+
+    Raises:
+        ValueError: the file holds no names, or a JSON object whose keys are not 0..N-1.
+    """
+    text = data.decode("utf-8-sig", errors="replace").strip()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(parsed, dict):
+        try:
+            order = sorted(parsed, key=int)
+        except ValueError as exc:
+            raise ValueError("a JSON labels object must map class indices (0, 1, …) to names") from exc
+        if [int(k) for k in order] != list(range(len(order))):
+            raise ValueError("a JSON labels object must have the indices 0 to N-1, each once")
+        parsed = [parsed[k] for k in order]
+    if not isinstance(parsed, list) or not parsed:
+        raise ValueError("the labels file holds no class names: give one name per line, or a JSON list")
+    return [str(name) for name in parsed]
+
+
+def add_custom_weights(arch: str, filename: str, data: bytes, labels: list[str] | None = None) -> str | None:
     """Check and load an uploaded state_dict for ``arch``; its model key, or None after showing why not.
 
     The file is read only with ``torch.load(..., weights_only=True)`` (a pickle carrying code is
     refused, never run), stored under its SHA-256, and, when its name is an official torchvision
-    file name, checked against the hash prefix in that name.
+    file name, checked against the hash prefix in that name. A head trained for another number of
+    classes is accepted; ``labels`` name its outputs.
     """
-    from ui.widgets import plain_text
-
     digest = hashlib.sha256(data).hexdigest()
     expected = expected_hash_prefix(filename)
     if expected and not digest.startswith(expected):
@@ -85,9 +111,14 @@ def add_custom_weights(arch: str, filename: str, data: bytes) -> str | None:
     if not path.exists():
         path.write_bytes(data)
     key = f"{CUSTOM_PREFIX}{arch}:{digest}"
+    if labels is not None:
+        text = json.dumps(labels)
+        labels_digest = hashlib.sha256(text.encode()).hexdigest()
+        (CUSTOM_DIR / f"{labels_digest}.json").write_text(text)
+        key += f":{labels_digest}"
     try:
         cached_model(key)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:
         path.unlink(missing_ok=True)
         st.error(f"**{plain_text(filename)}** cannot be used as {arch} weights: {exc}")
         return None

@@ -27,7 +27,7 @@ from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.faithfulness import Faithfulness
 from ui import images, share, state
 from ui.compute import Explanation
-from ui.models import add_custom_weights, available, cached_model, get_model, label
+from ui.models import add_custom_weights, available, cached_model, get_model, label, parse_labels
 from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -143,13 +143,26 @@ def sidebar() -> tuple[str, str, str] | None:
 def custom_weights() -> None:
     """An expander to upload a state_dict for a listed architecture; a good one becomes the model."""
     with st.expander("Custom weights"):
-        arch = st.selectbox("Architecture", [n for n in list_models() if n != DEMO_NAME], key=state.W_CUSTOM_ARCH)
+        st.selectbox("Architecture", [n for n in list_models() if n != DEMO_NAME], key=state.W_CUSTOM_ARCH)
 
-        def take() -> None:
+        st.file_uploader(
+            "Labels (optional): one per line, or JSON", type=["txt", "json"], key=state.W_CUSTOM_LABELS,
+            max_upload_size=MAX_IMAGE_MB,
+        )  # fmt: skip
+
+        def take() -> None:  # reads the widgets' current values: callbacks run before the page
             upload = st.session_state[state.W_CUSTOM_FILE]
+            labels_file = st.session_state.get(state.W_CUSTOM_LABELS)
             if upload is None:
                 return
-            key = add_custom_weights(arch, upload.name, upload.getvalue())
+            labels = None
+            if labels_file is not None:
+                try:
+                    labels = parse_labels(labels_file.getvalue())
+                except ValueError as exc:
+                    st.error(f"Labels file **{plain_text(labels_file.name)}**: {exc}")
+                    return
+            key = add_custom_weights(st.session_state[state.W_CUSTOM_ARCH], upload.name, upload.getvalue(), labels)
             if key is not None:
                 if key not in state.get(state.CUSTOM, []):
                     state.get(state.CUSTOM, []).append(key)
