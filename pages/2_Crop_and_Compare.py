@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_cropper import st_cropper
 
-from gradcam_core import Box, clamp_box
+from gradcam_core import Box, clamp_box, overlay
 from ui import board, report, state, widgets
 from ui.compute import edited, explain
 
@@ -98,7 +98,7 @@ for col, title, exp, fulls, shown_image in (
         for k, c in enumerate(pair):
             tag = "predicted before" if c == b_cls else "predicted after"
             maps[k].image(
-                widgets.overlay_full(image, exp, k, frame if exp is after else None, alpha, cmap, vmax),
+                overlay(image, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
                 caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
                 width="stretch",
             )
