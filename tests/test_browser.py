@@ -93,6 +93,13 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         assert page.get_by_text("tagged_circle_called_star.png · full image").count() == 1
         assert page.get_by_text("tagged_circle_called_star.png · crop").count() == 1
         screenshot(page, shots / "05_board.png")
+        for label, check in (
+            ("Download report (HTML)", lambda data: b"<h1>Grad-CAM board</h1>" in data and b"data:image/png" in data),
+            ("Download data (ZIP)", lambda data: data.startswith(b"PK")),
+        ):
+            with page.expect_download() as download:
+                page.get_by_role("button", name=label).click()
+            assert check(Path(download.value.path()).read_bytes()), label
 
         nav("Explain")
         expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
