@@ -129,10 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         part = crop(image, region) if box else image
         x = loaded.preprocess(part)[None]
-        with torch.no_grad():
-            probs = torch.softmax(loaded.model(x.to(model_device(loaded.model))), dim=1)[0].cpu()
-        classes = fixed if fixed is not None else probs.topk(k).indices.tolist()
-        result = compute_cam(loaded.model, x, layer, classes=classes, method=args.method)
+        if fixed is None and k > 1:  # the top-k classes must be known before the maps are made
+            with torch.no_grad():
+                scores = loaded.model(x.to(model_device(loaded.model)))[0].cpu()
+            result = compute_cam(loaded.model, x, layer, classes=scores.topk(k).indices.tolist(), method=args.method)
+        else:  # top-1 or given classes: the map's own forward pass gives the probabilities too
+            result = compute_cam(loaded.model, x, layer, classes=fixed, method=args.method)
+        probs = result.probabilities[0]
+        classes = result.classes[0].tolist()
         where = loaded.input_region(part.size)
         frame = Box(region.x + where.x, region.y + where.y, where.w, where.h)
         maps = []

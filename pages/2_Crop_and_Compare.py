@@ -58,8 +58,9 @@ first_before = explain(entry.key, None, None, *args, None, _image=image)
 first_after = explain(entry.key, tuple(box), erase, *args, None, _image=image)
 b_cls, a_cls = first_before.classes[0], first_after.classes[0]
 pair = (b_cls, a_cls) if a_cls != b_cls else (b_cls,)
-before = explain(entry.key, None, None, *args, pair, _image=image)
-after = explain(entry.key, tuple(box), erase, *args, pair, _image=image)
+# When the top-1 class is unchanged, the top-1 explanations already hold every map needed.
+before = first_before if pair == (b_cls,) else explain(entry.key, None, None, *args, pair, _image=image)
+after = first_after if pair == (a_cls,) else explain(entry.key, tuple(box), erase, *args, pair, _image=image)
 
 pb, pa = before.probabilities, after.probabilities
 changed = "changed" if a_cls != b_cls else "unchanged"

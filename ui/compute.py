@@ -1,6 +1,7 @@
 """Explanations for the app, cached on everything that changes the result and nothing else.
 
-The cache key is (image hash, crop box, erase fill, model, layer, method, classes). Display
+The cache key is (image hash, crop box, erase fill, model, layer, method, classes, contrast class,
+counterfactual). Display
 choices (opacity, colour map, normalisation) are applied to cached maps, so changing them never
 runs the model again.
 """
