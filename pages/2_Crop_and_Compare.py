@@ -1,7 +1,5 @@
 """Crop & compare: crop or erase a region, re-run, and compare the maps before and after."""
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 from streamlit_cropper import st_cropper
@@ -119,13 +117,13 @@ for col, title, exp, fulls, shown_image in (
 downloads = st.columns(2)
 downloads[0].download_button(
     "Download report (HTML)",
-    partial(report.html_report, list(panels.values()), alpha, cmap, vmax, title=f"Crop & compare: {summary}"),
+    report.html_report(list(panels.values()), alpha, cmap, vmax, title=f"Crop & compare: {summary}"),
     file_name="gradcam_crop_report.html",
     mime="text/html",
 )
 downloads[1].download_button(
     "Download data (ZIP)",
-    partial(report.zip_bytes, list(panels.values()), alpha, cmap, vmax),
+    report.zip_bytes(list(panels.values()), alpha, cmap, vmax),
     file_name="gradcam_crop_data.zip",
     mime="application/zip",
 )

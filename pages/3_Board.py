@@ -1,7 +1,5 @@
 """Board: every pinned panel side by side, labelled with its provenance, downloadable as one PNG."""
 
-from functools import partial
-
 import streamlit as st
 
 from ui import board, report, state, widgets
@@ -43,12 +41,12 @@ sheet = board.sheet(pictures, [p.caption() for p in panels])
 downloads = st.columns(3)
 downloads[0].download_button(
     "Download report (HTML)",
-    partial(report.html_report, list(panels), alpha, cmap, vmax, title="Grad-CAM board"),  # built on click
+    report.html_report(panels, alpha, cmap, vmax, title="Grad-CAM board"),
     file_name="gradcam_report.html",
     mime="text/html",
 )
 downloads[1].download_button(
-    "Download data (ZIP)", partial(report.zip_bytes, list(panels), alpha, cmap, vmax), file_name="gradcam_data.zip",
+    "Download data (ZIP)", report.zip_bytes(panels, alpha, cmap, vmax), file_name="gradcam_data.zip",
     mime="application/zip",
 )  # fmt: skip
 downloads[2].download_button(

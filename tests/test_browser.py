@@ -85,11 +85,13 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         screenshot(page, shots / "04_crop_after.png")
 
         page.get_by_role("button", name="Pin before to board").click()
+        expect(page.get_by_text("Pinned before (1 panels on the board).")).to_be_visible(timeout=60_000)
         settle(page)
         page.get_by_role("button", name="Pin after to board").click()
+        expect(page.get_by_text("Pinned after (2 panels on the board).")).to_be_visible(timeout=60_000)
         settle(page)
         nav("Board")
-        expect(page.get_by_text("2 panels · normalisation: per panel")).to_be_visible()
+        expect(page.get_by_text("2 panels · normalisation: per panel")).to_be_visible(timeout=60_000)
         assert page.get_by_text("tagged_circle_called_star.png · full image").count() == 1
         assert page.get_by_text("tagged_circle_called_star.png · crop").count() == 1
         screenshot(page, shots / "05_board.png")
@@ -97,7 +99,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
             ("Download report (HTML)", lambda data: b"<h1>Grad-CAM board</h1>" in data and b"data:image/png" in data),
             ("Download data (ZIP)", lambda data: data.startswith(b"PK")),
         ):
-            with page.expect_download() as download:
+            with page.expect_download(timeout=60_000) as download:
                 page.get_by_role("button", name=label).click()
             assert check(Path(download.value.path()).read_bytes()), label
 
