@@ -15,10 +15,20 @@ from gradcam_core.cam import CamResult, compute_cam
 from gradcam_core.images import MAX_PIXELS, ImageError, load_image
 from gradcam_core.layers import LayerInfo, list_layers, resolve_layer
 from gradcam_core.methods import METHODS, Method
-from gradcam_core.models import LoadedModel, ModelSpec, from_module, list_models, load_model, model_spec, weights_path
+from gradcam_core.models import (
+    LoadedModel,
+    ModelSpec,
+    from_module,
+    from_torchscript,
+    list_models,
+    load_model,
+    model_spec,
+    weights_path,
+)
 from gradcam_core.preprocess import PlainResize
 from gradcam_core.regions import Box, clamp_box, crop, occlude, paste_map
 from gradcam_core.render import COLORMAPS, heatmap_to_rgb, normalize, overlay
+from gradcam_core.torchscript import ScriptedModel
 from gradcam_core.weights import CheckpointError, WeightsUnavailable, hub_checkpoint_dir
 
 __version__ = "0.1.0"
@@ -36,11 +46,13 @@ __all__ = [
     "Method",
     "ModelSpec",
     "PlainResize",
+    "ScriptedModel",
     "WeightsUnavailable",
     "clamp_box",
     "compute_cam",
     "crop",
     "from_module",
+    "from_torchscript",
     "heatmap_to_rgb",
     "hub_checkpoint_dir",
     "list_layers",

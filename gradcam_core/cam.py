@@ -16,6 +16,7 @@ from gradcam_core.layers import _require_eval, resolve_layer
 from gradcam_core.layout import Layout, spatial_layout
 from gradcam_core.methods import METHODS, eigencam
 from gradcam_core.scorecam import scorecam
+from gradcam_core.torchscript import ScriptedModel
 
 __all__ = ["CamResult", "compute_cam", "find_logits"]
 
@@ -71,14 +72,7 @@ class _Capture:
     _recording: Any = None
 
     def __call__(self, _module: nn.Module, output: Any) -> Tensor:
-        layout = spatial_layout(tuple(output.shape), self.input_hw) if isinstance(output, Tensor) else None
-        if layout is None:
-            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-            raise ValueError(
-                f"the layer's output is {shape}, not a spatial map (a 4-D map or tokens on a grid): "
-                "choose a layer from list_layers()"
-            )
-        self.layout = layout
+        self.layout = _layout_of(output, self.input_hw)
         if self.fast and self._recording is None:
             self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
             self._recording.__enter__()
@@ -90,6 +84,21 @@ class _Capture:
         self.passed_on = self.leaf.clone()
         self.clone_fn = self.passed_on.grad_fn
         return self.passed_on
+
+    def adopt(self, output: Tensor, passed_on: Tensor) -> None:
+        """Take a layer output read from a compiled graph, and the copy the network consumed.
+
+        ``passed_on`` was cloned from ``output`` and then possibly changed in place; its history
+        leads back through that clone, which :meth:`target` needs to recognise.
+        """
+        self.layout = _layout_of(output, self.input_hw)
+        self.leaf, self.passed_on = output, passed_on
+        fn = passed_on.grad_fn
+        while fn is not None and not (
+            type(fn).__name__.startswith("CloneBackward") and fn.next_functions[0][0] is output.grad_fn
+        ):
+            fn = fn.next_functions[0][0] if fn.next_functions else None
+        self.clone_fn = fn
 
     def release(self) -> None:
         """Leave the recording mode the hook entered (call once the forward pass has ended)."""
@@ -168,7 +177,7 @@ def compute_cam(
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
-    module = resolve_layer(model, layer)
+    resolve_layer(model, layer)
     device = model_device(model)
     notes: list[str] = []
     with ExitStack() as stack:
@@ -178,13 +187,13 @@ def compute_cam(
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
         try:
-            capture, logits = _forward(model, x, module, fast=True)
+            capture, logits = _forward(model, x, layer, fast=True)
         except RuntimeError as exc:
             # A layer whose graph after it needs a tensor made before it (say, a multiplication by
             # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
             if "nference tensor" not in str(exc):
                 raise
-            capture, logits = _forward(model, x, module, fast=False)
+            capture, logits = _forward(model, x, layer, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         logits = find_logits(logits, x.shape[0])
@@ -229,9 +238,28 @@ def compute_cam(
     )
 
 
-def _forward(model: nn.Module, x: Tensor, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
+def _layout_of(output: Any, input_hw: tuple[int, int]) -> Layout:
+    """How to read the layer's output as a map; a clear error when it is not one."""
+    layout = spatial_layout(tuple(output.shape), input_hw) if isinstance(output, Tensor) else None
+    if layout is None:
+        shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+        raise ValueError(
+            f"the layer's output is {shape}, not a spatial map (a 4-D map or tokens on a grid): "
+            "choose a layer from list_layers()"
+        )
+    return layout
+
+
+def _forward(model: nn.Module, x: Tensor, layer: str, fast: bool) -> tuple[_Capture, Any]:
     """Run the model once with the target layer captured; return the capture and the output."""
     capture = _Capture(fast, (x.shape[-2], x.shape[-1]))
+    if isinstance(model, ScriptedModel):
+        # A compiled graph takes no hooks: it returns the layer's output itself. Everything runs
+        # with autograd on; the input records too, so that every layer is part of the graph.
+        output, value, passed_on = model.capture(x.detach().requires_grad_(True), layer)
+        capture.adopt(value, passed_on)
+        return capture, output
+    module = resolve_layer(model, layer)
     with forward_hook(module, capture), torch.inference_mode() if fast else torch.no_grad():
         try:
             return capture, model(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from torch import nn
 
 from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layout import spatial_layout
+from gradcam_core.torchscript import ScriptedModel
 
 __all__ = ["LayerInfo", "list_layers", "resolve_layer"]
 
@@ -54,8 +56,25 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int], channels: i
     """
     _require_eval(model)
     height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    probe = torch.zeros(1, channels, height, width, device=model_device(model))
+    with torch.no_grad():
+        if isinstance(model, ScriptedModel):
+            shapes = {name: tuple(t.shape) for name, t in model.outputs(probe)[1].items()}
+            types = {name: model.layer_type(name) for name in shapes}
+        else:
+            shapes, types = _hooked_shapes(model, probe)
+    found = []
+    for name, shape in shapes.items():
+        layout = spatial_layout(shape, (height, width))
+        if layout is not None and layout.grid[0] * layout.grid[1] > 1:
+            channels = shape[1] if layout.kind == "nchw" else shape[-1]
+            found.append(LayerInfo(name, types[name], (channels, *layout.grid), layout.kind))
+    return found
+
+
+def _hooked_shapes(model: nn.Module, probe: torch.Tensor) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """Each submodule's output shape (in order of its last call) and class name, from forward hooks."""
     shapes: dict[str, tuple[int, ...]] = {}
-    types = {module: type(module).__name__ for module in model.modules()}
 
     def recorder(name: str) -> Any:
         def record(_module: nn.Module, output: Any) -> None:
@@ -66,32 +85,31 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int], channels: i
         return record
 
     named = [(name, module) for name, module in model.named_modules() if name]
-    with ExitStack() as stack, torch.no_grad():
+    with ExitStack() as stack:
         for name, module in named:
             stack.enter_context(forward_hook(module, recorder(name)))
-        model(torch.zeros(1, channels, height, width, device=model_device(model)))
-    modules = dict(named)
-    found = []
-    for name, shape in shapes.items():
-        layout = spatial_layout(shape, (height, width))
-        if layout is not None and layout.grid[0] * layout.grid[1] > 1:
-            channels = shape[1] if layout.kind == "nchw" else shape[-1]
-            found.append(LayerInfo(name, types[modules[name]], (channels, *layout.grid), layout.kind))
-    return found
+        model(probe)
+    return shapes, {name: type(module).__name__ for name, module in named}
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
-    """Return the submodule called ``name``.
+    """Return the submodule called ``name`` (of a :class:`ScriptedModel`: the scripted submodule).
 
     Raises:
         ValueError: no such module; the message suggests the closest real names.
     """
-    if name:
-        try:
-            return model.get_submodule(name)  # walks the path only: cheap on deep models
-        except AttributeError:
-            pass
-    close = difflib.get_close_matches(name, [n for n, _ in model.named_modules() if n], n=5, cutoff=0.5)
+    if isinstance(model, ScriptedModel):
+        if name in model.layer_names:
+            return functools.reduce(getattr, name.split("."), model.scripted)
+        names = model.layer_names
+    else:
+        if name:
+            try:
+                return model.get_submodule(name)  # walks the path only: cheap on deep models
+            except AttributeError:
+                pass
+        names = [n for n, _ in model.named_modules() if n]
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see list_layers() for valid names"
     raise ValueError(f"unknown layer '{name}'{hint}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -17,7 +17,9 @@ from gradcam_core.hooks import model_device
 from gradcam_core.layers import list_layers
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PlainResize
 from gradcam_core.regions import Box
+from gradcam_core.torchscript import ScriptedModel, load_scripted
 from gradcam_core.weights import (
+    CheckpointError,
     Progress,
     WeightsUnavailable,
     download,
@@ -27,7 +29,16 @@ from gradcam_core.weights import (
     strict_load,
 )
 
-__all__ = ["LoadedModel", "ModelSpec", "from_module", "list_models", "load_model", "model_spec", "weights_path"]
+__all__ = [
+    "LoadedModel",
+    "ModelSpec",
+    "from_module",
+    "from_torchscript",
+    "list_models",
+    "load_model",
+    "model_spec",
+    "weights_path",
+]
 
 
 @dataclass(frozen=True)
@@ -253,8 +264,7 @@ def from_module(
         ValueError: the labels do not match the outputs, the model returns no logits, or it has
             no spatial layer.
     """
-    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    channels = first_conv.in_channels if first_conv is not None else 3
+    channels = _input_channels(model)
     if channels == 1 and len(mean) == 3:
         mean, std = (sum(mean) / 3,), (sum(std) / 3,)
     preprocess = PlainResize(input_size, mean, std, channels=channels)
@@ -276,6 +286,53 @@ def from_module(
         resize=None,
         weights="(your module)",
     )
+
+
+def from_torchscript(
+    path: str | Path,
+    *,
+    categories: Sequence[str] | None = None,
+    input_size: tuple[int, int] = (224, 224),
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    name: str | None = None,
+    default_layer: str | None = None,
+) -> LoadedModel:
+    """Load a TorchScript classifier (``torch.jit.save``) on the CPU, ready to explain.
+
+    Its layers keep their names; they are read from the compiled graph (see
+    :class:`gradcam_core.torchscript.ScriptedModel`). Preprocessing and labels are as for
+    :func:`from_module`. TorchScript runs the code stored in the file: load files you trust.
+
+    Raises:
+        CheckpointError: the file is not TorchScript or cannot be read.
+        ValueError: as for :func:`from_module`.
+    """
+    path = Path(path)
+    try:
+        scripted = load_scripted(path)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    loaded = from_module(
+        ScriptedModel(scripted),
+        categories=categories,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        name=name or path.stem,
+        default_layer=default_layer,
+    )
+    return replace(loaded, weights=str(path), weights_sha256=sha256_of(path))
+
+
+def _input_channels(model: nn.Module) -> int:
+    """The channels the model takes: its first convolution's input channels (3 if it has none)."""
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is not None:
+        return first_conv.in_channels
+    # A compiled model's convolutions are not nn.Conv2d objects: read the first 4-D weight.
+    weight = next((p for p in model.parameters() if p.dim() == 4), None)
+    return int(weight.shape[1]) if weight is not None else 3
 
 
 def _head(model: nn.Module) -> tuple[str, nn.Linear] | None:

@@ -1,0 +1,224 @@
+"""TorchScript models: reading a layer's output from the compiled graph, where hooks cannot go.
+
+A ScriptModule loaded with ``torch.jit.load`` runs its own compiled graph, so Python forward hooks
+cannot be registered on its submodules. Instead, :class:`ScriptedModel` copies the graph, inlines
+every submodule call, and finds each submodule's output by the module path that TorchScript
+records on every node. For a target layer it builds a graph that also returns that output, plus
+a copy of it that the rest of the network consumes, exactly as the eager engine hands the network
+a copy: the layer's own values stay intact when later ops work in place, and autograd can still
+differentiate the logits with respect to them.
+
+Only submodule calls at the top level of ``forward`` are found; a module called inside
+data-dependent control flow (an ``if`` on a tensor's value, a loop) is not offered. Conditions on
+the model's own settings (``self.training``, flags such as DenseNet's ``memory_efficient``) are
+folded to constants first, so the branches they guard disappear.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ScriptedModel", "is_torchscript", "load_scripted"]
+
+# One "name(Type)" step of a node's module path, as in "features(Sequential).norm5(BatchNorm2d)".
+_STEP = re.compile(r"(\w+)\(([^()]*)\)")
+# Steps that are method or function calls inside the current module, not submodules.
+_NOT_SUBMODULES = ("SELF", "UNKNOWN_INSTANCE")
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def is_torchscript(path: str | Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (``torch.jit.save``) rather than a pickled state_dict.
+
+    Both are ZIP files; only a TorchScript archive holds compiled code and ``constants.pkl``.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_scripted(path: str | Path) -> torch.jit.ScriptModule:
+    """Load a TorchScript archive on the CPU, in eval mode.
+
+    Raises:
+        ValueError: the file is not a TorchScript archive, or torch cannot read it.
+    """
+    name = Path(path).name
+    if not is_torchscript(path):
+        raise ValueError(
+            f"'{name}' is not a TorchScript file (one saved with torch.jit.save or torch.jit.script(...).save): "
+            "save your model that way, or upload a state_dict for a listed architecture instead"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*deprecated", category=FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"'{name}' could not be loaded as TorchScript: {first}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Tap:
+    """Where one submodule's output appears in the inlined graph: node index and output offset."""
+
+    node: int
+    offset: int
+    type: str
+
+
+class ScriptedModel(nn.Module):
+    """A TorchScript classifier that :func:`gradcam_core.compute_cam` and ``list_layers`` can explain.
+
+    Layer names are the scripted module's own (``model.scripted.named_modules()`` without the
+    prefix). The graph is analysed once, here; the graph for each target layer is built the first
+    time that layer is explained and kept, under a lock, so sessions sharing the model are safe.
+
+    Args:
+        scripted: a loaded ``torch.jit.ScriptModule`` (see :func:`load_scripted`); put in eval mode.
+    """
+
+    def __init__(self, scripted: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.scripted = scripted
+        self.eval()  # the settings folded below are eval mode's
+        graph = scripted.forward.graph.copy()
+        torch._C._jit_pass_inline(graph)
+        _fold_settings(graph, scripted)
+        self._graph = graph
+        self._taps = _find_taps(graph)
+        self._functions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Every submodule whose output the graph can return, in the order their outputs are made."""
+        return list(self._taps)
+
+    def layer_type(self, name: str) -> str:
+        """The submodule's class name, e.g. ``"Conv2d"``."""
+        return self._taps[name].type
+
+    def forward(self, x: Tensor) -> Any:
+        """The scripted model's own output."""
+        return self.scripted(x)
+
+    def outputs(self, x: Tensor) -> tuple[Any, dict[str, Tensor]]:
+        """Run once and return (the model's output, every tapped submodule's output by name)."""
+        graph = self._graph.copy()
+        values = _values_at(graph, self._taps.values())
+        for value in values:
+            graph.registerOutput(value)
+        results = self._call(graph, x)
+        return results[0], dict(zip(self._taps, results[1:], strict=True))
+
+    def capture(self, x: Tensor, layer: str) -> tuple[Any, Tensor, Tensor]:
+        """Run once with autograd on; return (output, the layer's output, the copy the network used).
+
+        The copy is what later layers consumed (and may have changed in place); the layer's output
+        itself is untouched. Both are part of the autograd graph of the output.
+        """
+        with self._lock:
+            function = self._functions.get(layer)
+            if function is None:
+                function = self._functions[layer] = _compile(self._layer_graph(layer))
+        with torch.enable_grad(), torch.jit.optimized_execution(False):
+            output, value, passed_on = function(self.scripted._c, x)
+        return output, value, passed_on
+
+    def _layer_graph(self, layer: str) -> Any:
+        """The graph that also returns ``layer``'s output and the copy the rest of the network reads."""
+        graph = self._graph.copy()
+        (value,) = _values_at(graph, [self._taps[layer]])
+        with graph.insert_point_guard(value.node()):
+            copy = graph.insert("aten::clone", [value])
+        copy.node().moveAfter(value.node())
+        value.replaceAllUsesAfterNodeWith(copy.node(), copy)
+        graph.registerOutput(value)
+        graph.registerOutput(copy)
+        return graph
+
+    def _call(self, graph: Any, x: Tensor) -> tuple[Any, ...]:
+        with torch.jit.optimized_execution(False):
+            return _compile(graph)(self.scripted._c, x)
+
+
+def _compile(graph: Any) -> Any:
+    """A callable ``f(module, x) -> tuple`` for a graph with several outputs."""
+    graph.makeMultiOutputIntoTuple()
+    return torch._C._create_function_from_graph("gradcam_tap", graph)
+
+
+def _module_paths(node: Any) -> list[str]:
+    """The submodules a node runs in, outermost first: ``["features", "features.norm5"]``."""
+    parts: list[str] = []
+    paths: list[str] = []
+    for name, _type in _STEP.findall(node.getModuleHierarchy()):
+        if name not in _NOT_SUBMODULES:
+            parts.append(name)
+            paths.append(".".join(parts))
+    return paths
+
+
+def _module_types(node: Any) -> list[str]:
+    """The class names of :func:`_module_paths`' submodules."""
+    return [t for name, t in _STEP.findall(node.getModuleHierarchy()) if name not in _NOT_SUBMODULES]
+
+
+def _fold_settings(graph: Any, module: torch.jit.ScriptModule) -> None:
+    """Read the modules' scalar settings (flags, ``training``) as constants; drop the branches they decide."""
+    owners: dict[int, Any] = {next(graph.inputs()).unique(): module}
+    for node in graph.findAllNodes("prim::GetAttr"):
+        owner = owners.get(node.input().unique())
+        if owner is None:
+            continue
+        value = getattr(owner, node.s("name"))
+        if isinstance(value, nn.Module):
+            owners[node.output().unique()] = value
+        elif isinstance(value, _SCALARS):
+            with graph.insert_point_guard(node):
+                constant = graph.insertConstant(value)
+            node.output().replaceAllUsesWith(constant)
+    torch._C._jit_pass_constant_propagation(graph)
+    torch._C._jit_pass_dce(graph)
+
+
+def _find_taps(graph: Any) -> dict[str, _Tap]:
+    """Each submodule's output: the last tensor made inside it that is read outside it.
+
+    Ordered as the outputs are made, inner modules before the modules that contain them (as
+    forward hooks would fire).
+    """
+    tensor = torch._C.TensorType.get()
+    taps: dict[str, _Tap] = {}
+    for index, node in enumerate(graph.nodes()):
+        paths = _module_paths(node)
+        if not paths:
+            continue
+        types = _module_types(node)
+        for offset, value in enumerate(node.outputs()):
+            if not value.type().isSubtypeOf(tensor):
+                continue
+            readers = [set(_module_paths(use.user)) for use in value.uses()]
+            for path, type_name in reversed(list(zip(paths, types, strict=True))):
+                if any(path not in inside for inside in readers):
+                    taps.pop(path, None)  # re-insert: the order becomes the order of the last output
+                    taps[path] = _Tap(index, offset, type_name)
+    return taps
+
+
+def _values_at(graph: Any, taps: Any) -> list[Any]:
+    """The values the taps point at, in a copy of the analysed graph (copies keep node order)."""
+    nodes = list(graph.nodes())
+    return [nodes[tap.node].outputsAt(tap.offset) for tap in taps]
