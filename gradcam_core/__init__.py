@@ -25,7 +25,7 @@ from gradcam_core.models import (
     model_spec,
     weights_path,
 )
-from gradcam_core.preprocess import PlainResize
+from gradcam_core.preprocess import Preprocess
 from gradcam_core.regions import Box, clamp_box, crop, occlude, paste_map
 from gradcam_core.render import COLORMAPS, heatmap_to_rgb, normalize, overlay
 from gradcam_core.torchscript import ScriptedModel
@@ -45,7 +45,7 @@ __all__ = [
     "LoadedModel",
     "Method",
     "ModelSpec",
-    "PlainResize",
+    "Preprocess",
     "ScriptedModel",
     "WeightsUnavailable",
     "clamp_box",

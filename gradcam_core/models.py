@@ -15,7 +15,7 @@ from torchvision import models as tvm
 from gradcam_core.cam import find_logits
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import list_layers
-from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PlainResize
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from gradcam_core.regions import Box
 from gradcam_core.torchscript import ScriptedModel, load_scripted
 from gradcam_core.weights import (
@@ -99,6 +99,22 @@ class LoadedModel:
     def trained(self) -> bool:
         """False for random weights: anything shown from such a model must say it is untrained."""
         return self.weights != "random"
+
+    def with_preprocessing(
+        self,
+        input_size: tuple[int, int],
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        resize: int | None = None,
+    ) -> LoadedModel:
+        """This model with the preprocessing it was trained with (see :func:`from_module`).
+
+        Raises:
+            ValueError: bad statistics, or the model cannot run on ``input_size``.
+        """
+        preprocess = _preprocess(self.model, input_size, mean, std, resize)
+        _probe(self.model, preprocess)
+        return replace(self, preprocess=preprocess, input_size=preprocess.size, resize=resize)
 
     def input_region(self, image_size: tuple[int, int]) -> Box:
         """The part of an image of ``image_size`` = (width, height) that the model actually sees.
@@ -251,29 +267,27 @@ def from_module(
     std: Sequence[float] = IMAGENET_STD,
     name: str = "custom",
     default_layer: str | None = None,
+    resize: int | None = None,
 ) -> LoadedModel:
     """Make any classifier explainable: your own ``nn.Module``, with its labels and preprocessing.
 
     The module is put in eval mode with its parameters frozen (it is changed in place). Its
-    preprocessing resizes the whole image to ``input_size`` and normalises with ``mean`` and
+    preprocessing resizes the whole image to ``input_size`` (or, with ``resize``, the shorter side
+    to ``resize`` and then crops the centre, as for ImageNet) and normalises with ``mean`` and
     ``std``; a model whose first convolution takes one channel gets grayscale input (the means of
     ``mean`` and ``std`` are used when three values are given). The default layer is the last
     spatial layer; layer names can be anything.
 
     Raises:
-        ValueError: the labels do not match the outputs, the model returns no logits, or it has
-            no spatial layer.
+        ValueError: the labels do not match the outputs, the model cannot run on ``input_size``,
+            returns no logits, or has no spatial layer.
     """
-    channels = _input_channels(model)
-    if channels == 1 and len(mean) == 3:
-        mean, std = (sum(mean) / 3,), (sum(std) / 3,)
-    preprocess = PlainResize(input_size, mean, std, channels=channels)
     model = model.eval().requires_grad_(False)
-    with torch.no_grad():
-        outputs = find_logits(model(torch.zeros(1, channels, *input_size, device=model_device(model))), 1).shape[1]
+    preprocess = _preprocess(model, input_size, mean, std, resize)
+    outputs = _probe(model, preprocess).shape[1]
     if categories is not None and len(categories) != outputs:
         raise ValueError(f"{len(categories)} labels were given for a model with {outputs} outputs: give one per output")
-    layers = list_layers(model, input_size, channels)
+    layers = list_layers(model, preprocess.size, preprocess.channels)
     if not layers:
         raise ValueError("the model has no layer with a spatial output to explain")
     return LoadedModel(
@@ -282,8 +296,8 @@ def from_module(
         preprocess=preprocess,
         categories=[str(c) for c in categories] if categories is not None else [f"class {i}" for i in range(outputs)],
         default_layer=default_layer or layers[-1].name,
-        input_size=tuple(input_size),
-        resize=None,
+        input_size=preprocess.size,
+        resize=resize,
         weights="(your module)",
     )
 
@@ -297,6 +311,7 @@ def from_torchscript(
     std: Sequence[float] = IMAGENET_STD,
     name: str | None = None,
     default_layer: str | None = None,
+    resize: int | None = None,
 ) -> LoadedModel:
     """Load a TorchScript classifier (``torch.jit.save``) on the CPU, ready to explain.
 
@@ -321,8 +336,34 @@ def from_torchscript(
         std=std,
         name=name or path.stem,
         default_layer=default_layer,
+        resize=resize,
     )
     return replace(loaded, weights=str(path), weights_sha256=sha256_of(path))
+
+
+def _preprocess(
+    model: nn.Module, input_size: tuple[int, int], mean: Sequence[float], std: Sequence[float], resize: int | None
+) -> Preprocess:
+    """The model's preprocessing; one-channel models get grayscale input and averaged statistics."""
+    channels = _input_channels(model)
+    if channels == 1 and len(mean) == 3 and len(std) == 3:
+        mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+    return Preprocess(input_size, mean, std, channels=channels, resize=resize)
+
+
+def _probe(model: nn.Module, preprocess: Preprocess) -> Tensor:
+    """The logits for one blank input of the preprocessing's size; a clear error if the model cannot take it."""
+    probe = torch.zeros(1, preprocess.channels, *preprocess.size, device=model_device(model))
+    try:
+        with torch.no_grad():
+            return find_logits(model(probe), 1)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        height, width = preprocess.size
+        raise ValueError(
+            f"the model cannot run on a {preprocess.channels}×{height}×{width} input ({first}): "
+            "give the input size it was trained on"
+        ) from exc
 
 
 def _input_channels(model: nn.Module) -> int:

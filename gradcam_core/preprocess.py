@@ -1,4 +1,4 @@
-"""Plain preprocessing for models outside torchvision's registry: resize, scale, normalise."""
+"""Preprocessing for models outside torchvision's registry: resize (and crop), scale, normalise."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PlainResize"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class PlainResize:
-    """Resize the whole image to ``size`` (no centre crop), scale to [0, 1] and normalise.
+class Preprocess:
+    """Resize, scale to [0, 1] and normalise an image for a model that takes ``size`` = (height, width).
 
-    Map coordinates therefore cover the whole image. With ``channels=1`` the image is converted
-    to grayscale first, for models trained on one channel.
+    With ``resize=None`` the whole image is resized to ``size`` (no crop), so a map covers the
+    whole image. With ``resize=R`` the shorter side is resized to R and the centre ``size`` is
+    cropped, as torchvision's ImageNet models expect (R = 256 for 224 × 224). With ``channels=1``
+    the image is converted to grayscale first, for models trained on one channel.
     """
 
     def __init__(
@@ -27,17 +29,28 @@ class PlainResize:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         channels: int = 3,
+        resize: int | None = None,
     ) -> None:
         if channels not in (1, 3):
             raise ValueError(f"`channels` must be 1 or 3, got {channels}")
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"`mean` and `std` need {channels} values each, got {len(mean)} and {len(std)}")
-        self.size, self.mean, self.std, self.channels = tuple(size), tuple(mean), tuple(std), channels
+        if any(s <= 0 for s in std):
+            raise ValueError(f"every `std` value must be above 0, got {tuple(std)}")
+        if min(size) < 1 or (resize is not None and resize < min(size)):
+            raise ValueError(f"the input size {tuple(size)} must be positive, and `resize` at least its shorter side")
+        self.size, self.mean, self.std = (int(size[0]), int(size[1])), tuple(mean), tuple(std)
+        self.channels, self.resize = channels, resize
 
     def __call__(self, image: Image.Image) -> Tensor:
         """PIL image -> float tensor [channels, height, width]."""
-        resized = TF.resize(image.convert("L" if self.channels == 1 else "RGB"), list(self.size), antialias=True)
-        return TF.normalize(TF.to_tensor(resized), list(self.mean), list(self.std))
+        image = image.convert("L" if self.channels == 1 else "RGB")
+        if self.resize is None:
+            image = TF.resize(image, list(self.size), antialias=True)
+        else:
+            image = TF.center_crop(TF.resize(image, self.resize, antialias=True), list(self.size))
+        return TF.normalize(TF.to_tensor(image), list(self.mean), list(self.std))
 
     def __repr__(self) -> str:
-        return f"PlainResize(size={self.size}, mean={self.mean}, std={self.std}, channels={self.channels})"
+        crop = "" if self.resize is None else f", resize={self.resize} then centre crop"
+        return f"Preprocess(size={self.size}{crop}, mean={self.mean}, std={self.std}, channels={self.channels})"

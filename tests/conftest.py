@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,23 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)).flatten(1))
+
+
+def my_cnn(channels: int = 3, classes: int = 3) -> nn.Module:
+    """Someone's own small CNN: layers with made-up names, a 3-class head."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("stem", nn.Conv2d(channels, 8, 3, padding=1)),
+                ("act", nn.ReLU()),
+                ("deep_part", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())),
+                ("squash", nn.AdaptiveAvgPool2d(1)),
+                ("flat", nn.Flatten()),
+                ("decide", nn.Linear(16, classes)),
+            ]
+        )
+    )
 
 
 @pytest.fixture(autouse=True)

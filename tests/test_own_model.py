@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from gradcam_core import compute_cam, from_module, list_layers
-
-
-def my_cnn(channels: int = 3, classes: int = 3) -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        OrderedDict(
-            [
-                ("stem", nn.Conv2d(channels, 8, 3, padding=1)),
-                ("act", nn.ReLU()),
-                ("deep_part", nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())),
-                ("squash", nn.AdaptiveAvgPool2d(1)),
-                ("flat", nn.Flatten()),
-                ("decide", nn.Linear(16, classes)),
-            ]
-        )
-    )
+from tests.conftest import my_cnn
 
 
 def test_own_module_with_labels_matches_the_module_used_directly() -> None:

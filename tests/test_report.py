@@ -37,7 +37,7 @@ def test_html_report_is_self_contained_and_complete(panels: list[Panel]) -> None
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in page
     for panel in panels:
         assert panel.weights_sha256 and panel.weights_sha256 in page
-    expected = ["features.block4", "gradcam", "PlainResize(size=(128, 128)", "crop ", "per panel"]
+    expected = ["features.block4", "gradcam", "Preprocess(size=(128, 128)", "crop ", "per panel"]
     expected.append(f"torch {torch.__version__}")
     for text in expected:
         assert text in page, text

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from gradcam_core.demo.world import CATEGORIES, SIZE
 from gradcam_core.models import ModelSpec
-from gradcam_core.preprocess import PlainResize
+from gradcam_core.preprocess import Preprocess
 
 __all__ = ["DEMO_NAME", "SAMPLES_DIR", "WEIGHTS_FILE", "ShapesNet", "demo_spec"]
 
@@ -54,7 +54,7 @@ def demo_spec() -> ModelSpec:
     return ModelSpec(
         name=DEMO_NAME,
         build=ShapesNet,
-        preprocess=PlainResize((SIZE, SIZE), MEAN, STD),
+        preprocess=Preprocess((SIZE, SIZE), MEAN, STD),
         categories=CATEGORIES,
         default_layer="features.block4",
         input_size=(SIZE, SIZE),
