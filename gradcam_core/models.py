@@ -96,6 +96,11 @@ class LoadedModel:
     weights_sha256: str | None = field(default=None)
 
     @property
+    def channels(self) -> int:
+        """The input's channels: 3, or 1 for a grayscale model."""
+        return _input_channels(self.model)
+
+    @property
     def trained(self) -> bool:
         """False for random weights: anything shown from such a model must say it is untrained."""
         return self.weights != "random"
@@ -348,6 +353,8 @@ def _preprocess(
     channels = _input_channels(model)
     if channels == 1 and len(mean) == 3 and len(std) == 3:
         mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+    if channels == 3:  # one value stands for all three channels
+        mean, std = (tuple(mean) * 3 if len(mean) == 1 else mean), (tuple(std) * 3 if len(std) == 1 else std)
     return Preprocess(input_size, mean, std, channels=channels, resize=resize)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,7 +161,7 @@ def test_board_flow() -> None:
     assert labels == ["Download report (HTML)", "Download data (ZIP)", "Download the board as PNG"]
     at.button(key="remove_0").click().run()
     assert ok(at).caption[0].value.startswith("1 panel ")
-    at.button[0].click().run()  # Clear board
+    button(at, "Clear board").click().run()
     assert "empty" in ok(at).info[0].value
 
 
@@ -190,7 +191,7 @@ def test_misclassification_workspace() -> None:
     for name, data, mime in labelled_batch():
         at.file_uploader(key=state.W_BATCH_UPLOAD).upload(name, data, mime)
     at.run()
-    at.button[0].click().run()
+    button(at, "Run batch").click().run()
     ok(at)
     assert at.subheader[0].value == "3 images · 3 labelled · 1 wrong · accuracy 66.7%"
     assert any(plain_text("triangle_04.png") + "**: this is not an image" in e.value for e in at.error)
@@ -202,7 +203,7 @@ def test_misclassification_workspace() -> None:
     at.run()
     captions = [c for im in ok(at).image for c in im.captions]
     assert captions[1].startswith("predicted: star") and captions[2].startswith("true: circle"), captions
-    at.button[-1].click().run()  # Open in Crop & compare
+    button(at, "Open in Crop & compare").click().run()
     assert ok(at).title[0].value == "Crop & compare"
 
 
@@ -231,7 +232,7 @@ def test_missing_imagenet_weights_explain_and_offer_the_demo(tmp_path: Path, mon
     at.selectbox(key=state.W_MODEL).select("vgg19").run()
     warning = ok(at).warning[0].value
     assert "vgg19-dcbb9e9d.pth" in warning and "TORCH_HOME" in warning and "shapes-demo" in warning
-    assert at.button[0].label == "Download vgg19-dcbb9e9d.pth"
+    assert button(at, "Download vgg19-dcbb9e9d.pth")
 
 
 def test_large_upload_is_downscaled_once() -> None:
@@ -288,9 +289,17 @@ def test_choices_survive_page_switches() -> None:
 
 
 def upload_weights(at: AppTest, arch: str, name: str, data: bytes) -> AppTest:
+    """Fill in "Your model" with a file (and ``arch`` for a state_dict) and press "Load model"."""
     at.selectbox(key=state.W_CUSTOM_ARCH).select(arch)
     at.file_uploader(key=state.W_CUSTOM_FILE).upload(name, data, "application/octet-stream")
+    at.button(key=state.W_CUSTOM_LOAD).click()
     return ok(at.run())
+
+
+def button(at: AppTest, label: str) -> Any:
+    """The button labelled ``label`` (the sidebar has buttons of its own)."""
+    (found,) = [b for b in at.button if b.label == label]
+    return found
 
 
 def saved(obj: object) -> bytes:
@@ -326,7 +335,7 @@ def test_custom_weights_are_checked_and_then_used(tmp_path: Path) -> None:
     good = saved(torchvision.models.resnet18(weights=None).state_dict())
     at = upload_weights(at, "resnet18", "my_resnet.pth", good)
     assert not at.error
-    assert at.selectbox(key=state.W_MODEL).value.startswith("custom:resnet18:")
+    assert '"arch":"resnet18"' in at.selectbox(key=state.W_MODEL).value
     assert "resnet18 (your weights" in at.caption[0].value
     assert at.dataframe[0].value["class"].iloc[0] in torchvision.models.ResNet18_Weights.DEFAULT.meta["categories"]
 

@@ -22,7 +22,7 @@ def save_script(module: nn.Module, path: Path, trace: Tensor | None = None) -> P
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
         compiled = torch.jit.trace(module, trace) if trace is not None else torch.jit.script(module)
-    compiled.save(str(path))
+        compiled.save(str(path))
     return path
 
 

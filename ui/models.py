@@ -6,18 +6,29 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
-from gradcam_core import CheckpointError, LoadedModel, WeightsUnavailable, list_models, load_model, model_spec
+from gradcam_core import (
+    CheckpointError,
+    LoadedModel,
+    WeightsUnavailable,
+    from_torchscript,
+    list_models,
+    load_model,
+    model_spec,
+)
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.models import weights_path
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from gradcam_core.torchscript import is_torchscript
 from gradcam_core.weights import download, expected_hash_prefix
 from ui.text import plain_text
 
 CUSTOM_PREFIX = "custom:"
-#: Uploaded checkpoints, stored under their SHA-256 (never under a name the user chose).
+#: Uploaded model files, stored under their SHA-256 (never under a name the user chose).
 CUSTOM_DIR = Path(tempfile.gettempdir()) / "gradcam_explorer_weights"
 
 #: Set to a base URL to download torchvision weights from a mirror instead of download.pytorch.org.
@@ -45,24 +56,105 @@ def cached_model(name: str) -> LoadedModel:
     The engine is thread-safe on a shared model, so sessions need no lock around it.
     """
     if name.startswith(CUSTOM_PREFIX):
-        arch, digest, labels = _parse_custom(name)
-        categories = None if labels is None else json.loads((CUSTOM_DIR / f"{labels}.json").read_text())
-        return load_model(arch, CUSTOM_DIR / f"{digest}.pth", device="auto", categories=categories)
+        return YourModel.parse(name).load()
     return load_model(name, device="auto", download_missing=False)
 
 
 def display_name(name: str) -> str:
-    """A model key as people read it (uploaded weights are marked as such)."""
-    if name.startswith(CUSTOM_PREFIX):
-        arch, digest, _ = _parse_custom(name)
-        return f"{arch} (your weights {digest[:8]})"
-    return name
+    """A model key as people read it (uploaded models are marked as such)."""
+    return YourModel.parse(name).display if name.startswith(CUSTOM_PREFIX) else name
 
 
-def _parse_custom(name: str) -> tuple[str, str, str | None]:
-    """``custom:<arch>:<weights sha256>[:<labels sha256>]`` -> (arch, weights hash, labels hash)."""
-    arch, digest, *labels = name.removeprefix(CUSTOM_PREFIX).split(":")
-    return arch, digest, labels[0] if labels else None
+@dataclass(frozen=True)
+class YourModel:
+    """An uploaded model as the sidebar keeps it: all it takes to load it again, in its key.
+
+    Attributes:
+        file: the uploaded file's name, for display.
+        digest: the file's SHA-256; the file is stored under it in :data:`CUSTOM_DIR`.
+        arch: the listed architecture of a state_dict; ``None`` for a TorchScript file.
+        labels: the SHA-256 of the class names stored beside it (JSON), if any were given.
+        input_size: (height, width) the model takes.
+        crop: resize the shorter side (to 256/224 of the input) and crop the centre, as for
+            ImageNet; otherwise the whole image is resized to ``input_size``.
+        mean, std: the normalisation, one value per channel (or one for all).
+    """
+
+    file: str
+    digest: str
+    arch: str | None
+    labels: str | None = None
+    input_size: tuple[int, int] = (224, 224)
+    crop: bool = True
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    @property
+    def key(self) -> str:
+        """The model's key in the sidebar and in the model cache."""
+        return CUSTOM_PREFIX + json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, key: str) -> YourModel:
+        """The inverse of :attr:`key`."""
+        fields = json.loads(key.removeprefix(CUSTOM_PREFIX))
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+    @property
+    def path(self) -> Path:
+        """Where the uploaded file is stored."""
+        return CUSTOM_DIR / self.digest
+
+    @property
+    def display(self) -> str:
+        """How the model is named in the sidebar, captions and reports."""
+        if self.arch:
+            return f"{self.arch} (your weights {self.digest[:8]})"
+        return f"{self.file} (TorchScript {self.digest[:8]})"
+
+    @property
+    def resize(self) -> int | None:
+        """The shorter side before the centre crop (None: no crop)."""
+        return round(min(self.input_size) * 256 / 224) if self.crop else None
+
+    def load(self) -> LoadedModel:
+        """Load the stored file with its labels and preprocessing.
+
+        A state_dict whose preprocessing is left at ImageNet's defaults keeps torchvision's own
+        transforms for its architecture (some use another interpolation or resize).
+        """
+        categories = None if self.labels is None else json.loads((CUSTOM_DIR / f"{self.labels}.json").read_text())
+        if self.arch is None:
+            return from_torchscript(
+                self.path,
+                categories=categories,
+                input_size=self.input_size,
+                mean=self.mean,
+                std=self.std,
+                resize=self.resize,
+                name=Path(self.file).stem,
+            )
+        loaded = load_model(self.arch, self.path, device="auto", categories=categories)
+        if self == replace(self, input_size=(224, 224), crop=True, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+            return loaded
+        return loaded.with_preprocessing(self.input_size, self.mean, self.std, self.resize)
+
+
+def parse_stats(text: str, what: str) -> tuple[float, ...]:
+    """Normalisation values typed as "0.485, 0.456, 0.406" (or one value for every channel).
+
+    Raises:
+        ValueError: not one or three numbers, or a standard deviation that is not above 0.
+    """
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 3):
+        raise ValueError(f"{what} must be one number, or three (R, G, B) separated by commas, got '{text}'")
+    if what == "std" and min(values) <= 0:
+        raise ValueError(f"every std value must be above 0, got '{text}'")
+    return values
 
 
 def parse_labels(data: bytes) -> list[str]:
@@ -89,40 +181,44 @@ def parse_labels(data: bytes) -> list[str]:
     return [str(name) for name in parsed]
 
 
-def add_custom_weights(arch: str, filename: str, data: bytes, labels: list[str] | None = None) -> str | None:
-    """Check and load an uploaded state_dict for ``arch``; its model key, or None after showing why not.
+def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> str | None:
+    """Check and load an uploaded model file; its model key, or None after showing why not.
 
-    The file is read only with ``torch.load(..., weights_only=True)`` (a pickle carrying code is
-    refused, never run), stored under its SHA-256, and, when its name is an official torchvision
-    file name, checked against the hash prefix in that name. A head trained for another number of
-    classes is accepted; ``labels`` name its outputs.
+    A TorchScript archive (``torch.jit.save``) is loaded as it is, on the CPU; anything else is
+    read as a state_dict for ``spec.arch`` with ``torch.load(..., weights_only=True)`` (a pickle
+    carrying code is refused, never run). The file is stored under its SHA-256 and, when its name
+    is an official torchvision file name, checked against the hash prefix in that name. A head
+    trained for another number of classes is accepted; ``labels`` name its outputs.
     """
-    digest = hashlib.sha256(data).hexdigest()
-    expected = expected_hash_prefix(filename)
-    if expected and not digest.startswith(expected):
+    expected = expected_hash_prefix(spec.file)
+    if expected and not spec.digest.startswith(expected):
         st.error(
-            f"**{plain_text(filename)}** has torchvision's name, whose SHA-256 starts with `{expected}`, but this "
-            f"file's starts with `{digest[: len(expected)]}`: it is corrupt or not the official file. "
+            f"**{plain_text(spec.file)}** has torchvision's name, whose SHA-256 starts with `{expected}`, but this "
+            f"file's starts with `{spec.digest[: len(expected)]}`: it is corrupt or not the official file. "
             "Download it again, or rename it if it is your own checkpoint."
         )
         return None
     CUSTOM_DIR.mkdir(parents=True, exist_ok=True)
-    path = CUSTOM_DIR / f"{digest}.pth"
-    if not path.exists():
-        path.write_bytes(data)
-    key = f"{CUSTOM_PREFIX}{arch}:{digest}"
+    new = not spec.path.exists()
+    if new:
+        spec.path.write_bytes(data)
+    if is_torchscript(spec.path):
+        spec = replace(spec, arch=None)
     if labels is not None:
         text = json.dumps(labels)
-        labels_digest = hashlib.sha256(text.encode()).hexdigest()
-        (CUSTOM_DIR / f"{labels_digest}.json").write_text(text)
-        key += f":{labels_digest}"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        (CUSTOM_DIR / f"{digest}.json").write_text(text)
+        spec = replace(spec, labels=digest)
     try:
-        cached_model(key)
+        with st.spinner(f"Loading {spec.file}…"):
+            cached_model(spec.key)
     except (CheckpointError, ValueError) as exc:
-        path.unlink(missing_ok=True)
-        st.error(f"**{plain_text(filename)}** cannot be used as {arch} weights: {exc}")
+        if new and isinstance(exc, CheckpointError):
+            spec.path.unlink(missing_ok=True)  # an unusable file is not kept
+        what = f"as {spec.arch} weights" if spec.arch else "as a TorchScript model"
+        st.error(f"**{plain_text(spec.file)}** cannot be used {what}: {exc}")
         return None
-    return key
+    return spec.key
 
 
 def get_model(name: str) -> LoadedModel | None:
@@ -131,8 +227,8 @@ def get_model(name: str) -> LoadedModel | None:
     Failures are shown in the page with what to do next; the demo model is always offered.
     """
     if name.startswith(CUSTOM_PREFIX):
-        if not (CUSTOM_DIR / f"{_parse_custom(name)[1]}.pth").is_file():
-            st.error("Your uploaded weights are no longer on the server: upload them again.")
+        if not YourModel.parse(name).path.is_file():
+            st.error("Your uploaded model is no longer on the server: upload it again.")
             return None
         return cached_model(name)
     path = weights_path(name)

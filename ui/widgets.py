@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,9 +26,19 @@ from gradcam_core import (
 )
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.faithfulness import Faithfulness
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ui import images, share, state
 from ui.compute import Explanation
-from ui.models import add_custom_weights, available, cached_model, get_model, label, parse_labels
+from ui.models import (
+    YourModel,
+    add_your_model,
+    available,
+    cached_model,
+    get_model,
+    label,
+    parse_labels,
+    parse_stats,
+)
 from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -90,7 +101,7 @@ def _store(key: str) -> Callable[[], None]:
 def layers_of(model_name: str) -> list[LayerInfo]:
     """The spatial layers of a cached model (one dry pass, then cached)."""
     loaded = cached_model(model_name)
-    return list_layers(loaded.model, loaded.input_size)
+    return list_layers(loaded.model, loaded.input_size, loaded.channels)
 
 
 def sidebar() -> tuple[str, str, str] | None:
@@ -104,7 +115,7 @@ def sidebar() -> tuple[str, str, str] | None:
         name = st.selectbox(
             "Model", names, key=state.W_MODEL, format_func=lambda n: label(n, have), on_change=_store(state.W_MODEL)
         )
-        custom_weights()
+        your_model()
         loaded = get_model(name)
         if loaded is None:
             return None
@@ -140,42 +151,80 @@ def sidebar() -> tuple[str, str, str] | None:
     return name, layer, method
 
 
-def custom_weights() -> None:
-    """An expander to upload a state_dict for a listed architecture; a good one becomes the model."""
-    with st.expander("Custom weights"):
-        st.selectbox("Architecture", [n for n in list_models() if n != DEMO_NAME], key=state.W_CUSTOM_ARCH)
+def your_model() -> None:
+    """The sidebar's "Your model": a TorchScript file or a state_dict, labels, input size, normalisation.
 
+    "Load model" checks everything and, when the model works, makes it the sidebar's model.
+    """
+    with st.expander("Your model"):
+        st.file_uploader(
+            "Model file: TorchScript, or a state_dict",
+            type=["pt", "pth", "bin"],
+            key=state.W_CUSTOM_FILE,
+            max_upload_size=MAX_CHECKPOINT_MB,
+            help="A TorchScript file (torch.jit.save) is loaded on the CPU and runs the code it holds: upload only "
+            "models you trust. A state_dict is read with torch.load(weights_only=True), so files that carry Python "
+            "code are refused; it needs its architecture below, and a head with any number of classes is accepted.",
+        )
+        st.selectbox(
+            "Architecture (for a state_dict)",
+            [n for n in list_models() if n != DEMO_NAME],
+            key=state.W_CUSTOM_ARCH,
+            help="Not used for TorchScript files, which carry their architecture.",
+        )
         st.file_uploader(
             "Labels (optional): one per line, or JSON", type=["txt", "json"], key=state.W_CUSTOM_LABELS,
             max_upload_size=MAX_IMAGE_MB,
         )  # fmt: skip
-
-        def take() -> None:  # reads the widgets' current values: callbacks run before the page
-            upload = st.session_state[state.W_CUSTOM_FILE]
-            labels_file = st.session_state.get(state.W_CUSTOM_LABELS)
-            if upload is None:
-                return
-            labels = None
-            if labels_file is not None:
-                try:
-                    labels = parse_labels(labels_file.getvalue())
-                except ValueError as exc:
-                    st.error(f"Labels file **{plain_text(labels_file.name)}**: {exc}")
-                    return
-            key = add_custom_weights(st.session_state[state.W_CUSTOM_ARCH], upload.name, upload.getvalue(), labels)
-            if key is not None:
-                if key not in state.get(state.CUSTOM, []):
-                    state.get(state.CUSTOM, []).append(key)
-                state.remember(state.W_MODEL, key)
-
-        st.file_uploader(
-            "State dict (.pth, .pt)",
-            type=["pth", "pt", "bin"],
-            key=state.W_CUSTOM_FILE,
-            on_change=take,
-            max_upload_size=MAX_CHECKPOINT_MB,
-            help="Read with torch.load(weights_only=True): files that carry code are refused.",
+        st.caption("Preprocessing the model was trained with (ImageNet's by default)")
+        height, width = st.columns(2)
+        height.number_input("Input height", 8, 4096, 224, key=state.W_CUSTOM_HEIGHT)
+        width.number_input("Input width", 8, 4096, 224, key=state.W_CUSTOM_WIDTH)
+        st.checkbox(
+            "Resize the shorter side, then crop the centre",
+            value=True,
+            key=state.W_CUSTOM_CROP,
+            help="As for ImageNet: to 256 for a 224 input, then the centre 224 × 224. Unticked, the whole image is "
+            "resized to the input size.",
         )
+        st.text_input("Mean (R, G, B)", ", ".join(map(str, IMAGENET_MEAN)), key=state.W_CUSTOM_MEAN)
+        st.text_input("Std (R, G, B)", ", ".join(map(str, IMAGENET_STD)), key=state.W_CUSTOM_STD)
+        st.button("Load model", key=state.W_CUSTOM_LOAD, on_click=_load_your_model, type="primary")
+
+
+def _load_your_model() -> None:
+    """Read "Your model"'s widgets (callbacks run before the page) and load the model they describe."""
+    upload = st.session_state[state.W_CUSTOM_FILE]
+    if upload is None:
+        st.error("Choose a model file first: a TorchScript .pt, or a state_dict for a listed architecture.")
+        return
+    labels_file = st.session_state.get(state.W_CUSTOM_LABELS)
+    try:
+        labels = None if labels_file is None else parse_labels(labels_file.getvalue())
+    except ValueError as exc:
+        st.error(f"Labels file **{plain_text(labels_file.name)}**: {exc}")
+        return
+    try:
+        mean = parse_stats(st.session_state[state.W_CUSTOM_MEAN], "mean")
+        std = parse_stats(st.session_state[state.W_CUSTOM_STD], "std")
+    except ValueError as exc:
+        st.error(f"Normalisation: {plain_text(str(exc))}")
+        return
+    data = upload.getvalue()
+    spec = YourModel(
+        file=upload.name,
+        digest=hashlib.sha256(data).hexdigest(),
+        arch=st.session_state[state.W_CUSTOM_ARCH],
+        input_size=(int(st.session_state[state.W_CUSTOM_HEIGHT]), int(st.session_state[state.W_CUSTOM_WIDTH])),
+        crop=bool(st.session_state[state.W_CUSTOM_CROP]),
+        mean=mean,
+        std=std,
+    )
+    key = add_your_model(spec, data, labels)
+    if key is not None:
+        if key not in state.get(state.CUSTOM, []):
+            state.get(state.CUSTOM, []).append(key)
+        state.remember(state.W_MODEL, key)
 
 
 def image_picker() -> images.ImageEntry | None:

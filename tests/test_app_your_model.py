@@ -1,0 +1,117 @@
+"""The sidebar's "Your model" in the real Streamlit runtime: TorchScript and state_dict uploads.
+
+Maps are read from pinned panels and checked against the same network used directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from streamlit.testing.v1 import AppTest
+from torch import nn
+
+from gradcam_core import Preprocess, compute_cam
+from tests.conftest import my_cnn
+from tests.test_app import ok, pick_sample, saved, start, upload_weights
+from ui import state
+
+
+def scripted_bytes(module: nn.Module) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
+        buf = io.BytesIO()
+        torch.jit.save(torch.jit.script(module.eval()), buf)
+    return buf.getvalue()
+
+
+def preprocessing(at: AppTest, height: int, width: int, crop: bool, mean: str, std: str) -> None:
+    at.number_input(key=state.W_CUSTOM_HEIGHT).set_value(height)
+    at.number_input(key=state.W_CUSTOM_WIDTH).set_value(width)
+    at.checkbox(key=state.W_CUSTOM_CROP).set_value(crop)
+    at.text_input(key=state.W_CUSTOM_MEAN).input(mean)
+    at.text_input(key=state.W_CUSTOM_STD).input(std)
+
+
+def pinned_matches_direct(at: AppTest, module: nn.Module, x: torch.Tensor, layer: str) -> None:
+    """Pin the Explain page's map and compare it, and its probability, with the module used directly."""
+    at.button(key="pin_explain").click().run()
+    panel = ok(at).session_state[state.BOARD][-1]
+    expected = compute_cam(module, x, layer)
+    assert panel.layer == layer
+    np.testing.assert_allclose(panel.raw, expected.maps[0, 0].numpy(), rtol=1e-4, atol=1e-6)
+    assert panel.probability == pytest.approx(float(expected.probabilities[0].max()), rel=1e-4)
+    assert float(expected.maps.sum()) > 0  # a blank map would make the comparison empty
+
+
+def test_torchscript_model_with_labels_input_size_and_normalisation() -> None:
+    module = my_cnn()
+    data = scripted_bytes(module)
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("fruit.txt", b"apple\npear\nplum\n", "text/plain")
+    preprocessing(at, 32, 48, crop=False, mean="0.5, 0.5, 0.5", std="0.25")
+    at = upload_weights(at, "resnet18", "fruit.pt", data)  # the architecture is ignored for TorchScript
+    assert not at.error, [e.value for e in at.error]
+    model_key = at.selectbox(key=state.W_MODEL).value
+    assert "fruit.pt (TorchScript" in at.caption[0].value
+    layer_box = at.selectbox(key=f"{state.W_LAYER}.{model_key}")
+    assert layer_box.value == "deep_part" and "stem (Conv2d, 8×32×48)" in layer_box.options
+    assert set(at.dataframe[0].value["class"]) == {"apple", "pear", "plum"}
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    x = Preprocess((32, 48), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))(image)[None]
+    pinned_matches_direct(at, module, x, "deep_part")
+    panel = at.session_state[state.BOARD][-1]
+    assert panel.weights_sha256 == hashlib.sha256(data).hexdigest()
+    assert panel.preprocess.startswith("Preprocess(size=(32, 48), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)")
+
+
+def test_state_dict_with_a_three_class_head_and_its_own_preprocessing() -> None:
+    source = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    at = pick_sample(start("pages/1_Explain.py"), "circle.png")
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("labels.json", b'["cat", "dog", "fox"]', "application/json")
+    preprocessing(at, 96, 96, crop=True, mean="0.485, 0.456, 0.406", std="0.229, 0.224, 0.225")
+    at = upload_weights(at, "resnet18", "pets.pth", saved(source.state_dict()))
+    assert not at.error, [e.value for e in at.error]
+    assert "resnet18 (your weights" in at.caption[0].value
+    assert set(at.dataframe[0].value["class"]) == {"cat", "dog", "fox"}
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    x = Preprocess((96, 96), resize=110)(image)[None]  # 96 × 256/224, then the centre 96 × 96
+    pinned_matches_direct(at, source, x, "layer4")
+    assert "resize=110 then centre crop" in at.session_state[state.BOARD][-1].preprocess
+
+
+def test_your_model_mistakes_are_explained() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    at.button(key=state.W_CUSTOM_LOAD).click().run()
+    assert "Choose a model file first" in ok(at).error[0].value
+    data = scripted_bytes(my_cnn())
+    at.text_input(key=state.W_CUSTOM_MEAN).input("0.5, lots")
+    at = upload_weights(at, "resnet18", "fruit.pt", data)
+    assert "mean must be one number, or three" in at.error[0].value
+    at.text_input(key=state.W_CUSTOM_MEAN).input("0.5")
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("two.txt", b"apple\npear\n", "text/plain")
+    at = upload_weights(at, "resnet18", "fruit.pt", data)
+    assert "2 labels were given for a model with 3 outputs" in at.error[0].value
+    at.file_uploader(key=state.W_CUSTOM_LABELS).clear()
+    fixed = scripted_bytes(nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 30 * 30, 3)))
+    at = upload_weights(at, "resnet18", "fixed.pt", fixed)
+    assert "cannot run on a 3×224×224 input" in at.error[0].value
+    assert "give the input size it was trained on" in at.error[0].value
+    # The demo model is still the one in use after every refusal.
+    assert at.selectbox(key=state.W_MODEL).value == "shapes-demo"
+
+
+def test_grayscale_torchscript_model_explains_colour_photos() -> None:
+    module = my_cnn(channels=1)
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    preprocessing(at, 28, 28, crop=False, mean="0.5", std="0.5")
+    at = upload_weights(at, "resnet18", "digits.pt", scripted_bytes(module))
+    assert not at.error, [e.value for e in at.error]
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    x = Preprocess((28, 28), (0.5,), (0.5,), channels=1)(image)[None]
+    pinned_matches_direct(at, module, x, "deep_part")
