@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,68 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         screenshot(page, shots / "02_explain.png")
         nav("Misclassifications")
         screenshot(page, shots / "06_misclassifications.png")
+        browser.close()
+    assert not external, f"requests left the machine: {external}"
+    assert not errors, errors
+
+
+def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> None:
+    """Upload the demo network compiled to TorchScript, with its labels and preprocessing, and explain."""
+    require_browser()
+    import warnings
+
+    import torch
+    from playwright.sync_api import expect, sync_playwright
+
+    from gradcam_core import load_model
+    from gradcam_core.demo.world import CATEGORIES
+
+    model_file, labels_file = tmp_path / "shapes_scripted.pt", tmp_path / "shapes.txt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
+        torch.jit.script(load_model("shapes-demo").model).save(str(model_file))
+    labels_file.write_text("\n".join(CATEGORIES) + "\n")
+    errors: list[str] = []
+    external: list[str] = []
+    with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/Explain")
+        side = page.locator('[data-testid="stSidebar"]')
+        side.get_by_text("Your model").click()
+        settle(page)
+        uploads = side.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        uploads.nth(0).set_input_files(str(model_file))
+        uploads.nth(1).set_input_files(str(labels_file))
+        settle(page)
+        for label, value in (("Input height", "128"), ("Input width", "128"), ("Std (R, G, B)", "0.25")):
+            side.get_by_label(label).fill(value)
+            side.get_by_label(label).press("Enter")
+            settle(page)
+        side.get_by_text("Resize the shorter side, then crop the centre").click()
+        side.get_by_label("Mean (R, G, B)").fill("0.5, 0.5, 0.5")
+        side.get_by_label("Mean (R, G, B)").press("Enter")
+        settle(page)
+        side.get_by_role("button", name="Load model").click()
+        settle(page)
+        model_box = side.locator('[data-testid="stSelectbox"]', has_text="Model").get_by_role("combobox")
+        expect(model_box).to_have_value(re.compile(r"^shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\)$"))
+        side.get_by_text("Your model").click()  # fold it away again
+        settle(page)
+        side.locator('[data-testid="stSelectbox"]', has_text="Sample image").click()
+        page.get_by_role("option", name="tagged circle called star").click()
+        # The compiled demo network is fooled by the tag as the original is, and its layers are listed.
+        expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
+        class_box = page.locator('[data-testid="stSelectbox"]', has_text="Class to explain").get_by_role("combobox")
+        expect(class_box).to_have_value(re.compile(r"^star \(99\.\d%\) · predicted$"))
+        summary = page.get_by_text(re.compile(r"shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\) · layer"))
+        expect(summary).to_contain_text("layer features · gradcam · star")
+        assert page.locator('[data-testid="stException"]').count() == 0
+        for chart in ("stVegaLiteChart", "stDataFrame"):  # loaded lazily: wait for them before the picture
+            page.locator(f'[data-testid="{chart}"] :is(canvas, svg)').first.wait_for(timeout=60_000)
+        screenshot(page, shots / "08_your_model.png")
         browser.close()
     assert not external, f"requests left the machine: {external}"
     assert not errors, errors
