@@ -115,3 +115,38 @@ def test_grayscale_torchscript_model_explains_colour_photos() -> None:
     image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
     x = Preprocess((28, 28), (0.5,), (0.5,), channels=1)(image)[None]
     pinned_matches_direct(at, module, x, "deep_part")
+
+
+class TinyViT(nn.Module):
+    """Patch tokens and a class token, mixed once; the head reads only the class token (as torchvision's ViT)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches = nn.Conv2d(3, 8, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 8))
+        self.norm = nn.LayerNorm(8)
+        self.mix = nn.Linear(8, 8)
+        self.block = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patches(x).flatten(2).transpose(1, 2)
+        tokens = self.norm(torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1))
+        tokens = self.block(tokens + self.mix(tokens.mean(dim=1, keepdim=True)))
+        return self.head(tokens[:, 0])
+
+
+def test_token_layers_of_a_torchscript_transformer_and_the_no_gradient_warning() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    preprocessing(at, 32, 32, crop=False, mean="0.5", std="0.25")
+    at = upload_weights(at, "resnet18", "tiny_vit.pt", scripted_bytes(TinyViT()))
+    assert not at.error, [e.value for e in at.error]
+    layer_box = at.selectbox(key=f"{state.W_LAYER}.{at.selectbox(key=state.W_MODEL).value}")
+    assert "norm (LayerNorm, 8×8×8, tokens)" in layer_box.options
+    layer_box.select("norm").run()  # its patch tokens feed the class token through the mixing
+    assert not [w.value for w in ok(at).warning if "gradient" in w.value]
+    assert at.image[1].captions == ["Raw map at the layer: 8×8"]
+    layer_box = at.selectbox(key=f"{state.W_LAYER}.{at.selectbox(key=state.W_MODEL).value}")
+    layer_box.select("block").run()  # after it, only the class token is read: no gradient reaches the patches
+    warnings = [w.value for w in ok(at).warning]
+    assert any("receives no gradient" in w and "first LayerNorm" in w for w in warnings), warnings
