@@ -8,7 +8,10 @@ Variants are run round-robin in a shuffled order per round, so drift in machine 
 alike. It prints medians and ratios to forward, and the memory a call leaves behind (RSS after
 calls minus RSS after forward passes, with freed heap returned to the OS first).
 
-    python -m bench.engine [--rounds 7] [--threads 2] [--models resnet50,vgg19,densenet201]
+    python -m bench.engine [--rounds 7] [--threads 2] [--models resnet50,vgg19,densenet201] [--torchscript]
+
+With --torchscript every model is compiled with torch.jit.script first and explained through
+ScriptedModel (layer outputs read from the compiled graph); forward is then the compiled model's.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import gc
 import random
 import statistics
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from gradcam_core import compute_cam, load_model
+from gradcam_core import ScriptedModel, compute_cam, load_model
 
 _LIBC = ctypes.CDLL("libc.so.6")
 
@@ -45,6 +50,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="resnet50,vgg19,densenet201")
     parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--torchscript", action="store_true", help="explain the models compiled to TorchScript")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
@@ -55,6 +61,10 @@ def main() -> None:
             loaded[name] = load_model(name, device="cpu", download_missing=False)
         except RuntimeError:
             loaded[name] = load_model(name, "random", device="cpu")
+        if args.torchscript:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
+                loaded[name] = replace(loaded[name], model=ScriptedModel(torch.jit.script(loaded[name].model)))
     gen = torch.Generator().manual_seed(0)
     inputs = {b: torch.randn(b, 3, 224, 224, generator=gen) for b in batches}
 
@@ -85,7 +95,8 @@ def main() -> None:
             times[(n, b, v)].append(time.perf_counter() - start)
 
     weights = {n: ("pretrained" if loaded[n].trained else "random") for n in names}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds, medians")
+    kind = "TorchScript (ScriptedModel)" if args.torchscript else "eager"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds, medians, {kind}")
     print(f"{'model':<12}{'batch':>6}{'forward ms':>12}{'cam1 ms':>10}{'cam1 ×':>8}{'cam5 ms':>10}{'cam5 ×':>8}")
     for n in names:
         for b in batches:
