@@ -21,9 +21,11 @@ import torch
 from gradcam_core.cam import compute_cam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
+from gradcam_core.labels import parse_labels
 from gradcam_core.layers import resolve_layer
 from gradcam_core.methods import METHODS
-from gradcam_core.models import list_models, load_model
+from gradcam_core.models import LoadedModel, from_torchscript, list_models, load_model
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from gradcam_core.provenance import manifest_header, sha256_hex, top_classes
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
 from gradcam_core.render import COLORMAPS, overlay
@@ -47,9 +49,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
     ex.add_argument(
-        "--model", required=True, choices=list_models(), metavar="M", help="one of: " + ", ".join(list_models())
+        "--model",
+        required=True,
+        metavar="M",
+        help="a TorchScript file (torch.jit.save), or one of: " + ", ".join(list_models()),
     )
     ex.add_argument("--weights", default="pretrained", help="'pretrained' (default), 'random' or a state_dict path")
+    ex.add_argument("--labels", type=Path, help="class names: one per line, a JSON list or a JSON {index: name}")
+    pre = ex.add_argument_group(
+        "preprocessing",
+        "How the model's input is made (default: the registry's for a listed model; ImageNet's, 224 × 224, for "
+        "a TorchScript file). Any of these replaces a listed model's own preprocessing.",
+    )
+    pre.add_argument("--input-size", metavar="H,W", help="the input's height and width (default 224,224)")
+    pre.add_argument(
+        "--resize",
+        metavar="N",
+        help="resize the shorter side to N, then crop the centre to the input size; 'none' resizes the whole "
+        "image to the input size (default: 256/224 of the input, as for ImageNet)",
+    )
+    pre.add_argument("--mean", help="normalisation mean: one value or R,G,B (default ImageNet's)")
+    pre.add_argument("--std", help="normalisation std: one value or R,G,B (default ImageNet's)")
     ex.add_argument("--layer", help="target layer (default: the model's own default)")
     ex.add_argument("--method", default="gradcam", choices=list(METHODS))
     ex.add_argument("--classes", default="top1", help="'top1', 'top5' or comma-separated class indices")
@@ -76,6 +96,36 @@ def _safe(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:60].strip("._") or "image"
 
 
+def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LoadedModel:
+    """The model the arguments name, with their labels and preprocessing."""
+    scripted = args.model not in list_models()
+    if scripted and not Path(args.model).is_file():
+        parser.error(f"--model must be a TorchScript file or one of {', '.join(list_models())}, got '{args.model}'")
+    labels = parse_labels(args.labels.read_bytes()) if args.labels else None
+    size = (224, 224)
+    if args.input_size:
+        try:
+            values = [int(v) for v in args.input_size.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 2 or min(values) < 1:
+            parser.error(f"--input-size must be H,W with positive numbers, got '{args.input_size}'")
+        size = (values[0], values[1])
+    mean = parse_stats(args.mean, "mean") if args.mean else IMAGENET_MEAN
+    std = parse_stats(args.std, "std") if args.std else IMAGENET_STD
+    resize: int | None = round(min(size) * 256 / 224)
+    if args.resize:
+        if args.resize != "none" and not args.resize.isdigit():
+            parser.error(f"--resize must be a number of pixels or 'none', got '{args.resize}'")
+        resize = None if args.resize == "none" else int(args.resize)
+    if scripted:
+        return from_torchscript(args.model, categories=labels, input_size=size, mean=mean, std=std, resize=resize)
+    loaded = load_model(args.model, args.weights, device="auto", categories=labels)
+    if args.input_size or args.resize or args.mean or args.std:
+        return loaded.with_preprocessing(size, mean, std, resize)
+    return loaded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = _parser()
@@ -91,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
             parser.error(f"--crop must be x,y,w,h with a positive width and height, got '{args.crop}'")
     try:
-        loaded = load_model(args.model, args.weights, device="auto")
-    except (WeightsUnavailable, CheckpointError, ValueError) as exc:
+        loaded = _load(args, parser)
+    except (WeightsUnavailable, CheckpointError, ValueError, OSError) as exc:
         parser.exit(2, f"error: {exc}\n")
     layer = args.layer or loaded.default_layer
     try:

@@ -8,7 +8,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "parse_stats"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -54,3 +54,20 @@ class Preprocess:
     def __repr__(self) -> str:
         crop = "" if self.resize is None else f", resize={self.resize} then centre crop"
         return f"Preprocess(size={self.size}{crop}, mean={self.mean}, std={self.std}, channels={self.channels})"
+
+
+def parse_stats(text: str, what: str) -> tuple[float, ...]:
+    """Normalisation values typed as "0.485, 0.456, 0.406" (or one value for every channel).
+
+    Raises:
+        ValueError: not one or three numbers, or a standard deviation that is not above 0.
+    """
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 3):
+        raise ValueError(f"{what} must be one number, or three (R, G, B) separated by commas, got '{text}'")
+    if what == "std" and min(values) <= 0:
+        raise ValueError(f"every std value must be above 0, got '{text}'")
+    return values

@@ -420,15 +420,3 @@ def test_custom_head_with_a_labels_file() -> None:
     at.file_uploader(key=state.W_CUSTOM_LABELS).set_value(("two.json", b'["apple", "pear"]', "application/json"))
     at = upload_weights(at, "resnet18", "fruit2.pth", weights + b"")
     assert "2 labels were given for a model with 3 outputs" in at.error[0].value
-
-
-def test_labels_files() -> None:
-    from ui.models import parse_labels
-
-    assert parse_labels(b"a\n\nb \n") == ["a", "b"]
-    assert parse_labels(b'["x", "y"]') == ["x", "y"]
-    assert parse_labels(b'{"1": "y", "0": "x"}') == ["x", "y"]
-    with pytest.raises(ValueError, match="indices 0 to N-1"):
-        parse_labels(b'{"0": "x", "2": "z"}')
-    with pytest.raises(ValueError, match="no class names"):
-        parse_labels(b"  \n")

@@ -51,12 +51,18 @@ def test_demo_samples_top5_with_a_crop_and_a_bad_file(tmp_path: Path, capsys: py
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "nope"], "invalid choice: 'nope'"),
+        (["--model", "nope"], "--model must be a TorchScript file or one of"),
         (["--model", "shapes-demo", "--classes", "top7"], "--classes must be"),
         (["--model", "shapes-demo", "--classes", "9"], "indices must be in 0..4"),
         (["--model", "shapes-demo", "--crop", "1,2,3"], "--crop must be x,y,w,h"),
         (["--model", "shapes-demo", "--layer", "features.block9"], "unknown layer 'features.block9'"),
         (["--model", "shapes-demo", "--alpha", "3"], "--alpha must be between 0 and 1"),
+        (["--model", str(SAMPLES_DIR / "circle.png")], "'circle.png' is not a TorchScript file"),
+        (["--model", "shapes-demo", "--input-size", "1,2,3"], "--input-size must be H,W"),
+        (["--model", "shapes-demo", "--resize", "big"], "--resize must be a number of pixels or 'none'"),
+        (["--model", "shapes-demo", "--mean", "1,2"], "mean must be one number, or three"),
+        (["--model", "shapes-demo", "--input-size", "128,128", "--resize", "64"], "`resize` at least"),
+        (["--model", "shapes-demo", "--labels", "missing.txt"], "missing.txt"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -66,3 +72,32 @@ def test_bad_arguments_exit_2_with_a_clear_message(
         main(["explain", str(SAMPLES_DIR / "circle.png"), *args, "--out", str(tmp_path)])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_torchscript_model_with_labels_and_preprocessing_matches_the_registry_model(tmp_path: Path) -> None:
+    import warnings
+
+    import torch
+
+    from gradcam_core import load_model
+    from gradcam_core.demo.world import CATEGORIES
+
+    model_file, labels = tmp_path / "shapes.pt", tmp_path / "shapes.txt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
+        torch.jit.script(load_model("shapes-demo").model).save(str(model_file))
+    labels.write_text("\n".join(CATEGORIES))
+    common = ["explain", str(SAMPLES_DIR), "--classes", "top5", "--method", "gradcam++"]
+    assert main([*common, "--model", "shapes-demo", "--out", str(tmp_path / "registry")]) == 0
+    preprocessing = ["--input-size", "128,128", "--resize", "none", "--mean", "0.5", "--std", "0.25"]
+    mine = ["--model", str(model_file), "--labels", str(labels), *preprocessing]
+    assert main([*common, *mine, "--out", str(tmp_path / "script")]) == 0
+    registry, script = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("registry", "script"))
+    assert script["model"]["weights_sha256"] and "Preprocess(size=(128, 128), mean=(0.5, 0.5, 0.5)" in str(script)
+    assert len(script["items"]) == len(registry["items"]) == 9
+    for ours, theirs in zip(script["items"], registry["items"], strict=True):
+        assert [c["name"] for c in ours["top5"]] == [c["name"] for c in theirs["top5"]]
+        for a, b in zip(ours["maps"], theirs["maps"], strict=True):
+            assert a["name"] == b["name"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
+            ours_map, theirs_map = np.load(tmp_path / "script" / a["map"]), np.load(tmp_path / "registry" / b["map"])
+            np.testing.assert_allclose(ours_map, theirs_map, rtol=1e-4, atol=1e-6)

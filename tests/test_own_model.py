@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from gradcam_core import compute_cam, from_module, list_layers
+from gradcam_core.labels import parse_labels
 from tests.conftest import my_cnn
 
 
@@ -41,3 +42,13 @@ def test_grayscale_model_gets_one_channel() -> None:
 def test_labels_must_match_the_outputs() -> None:
     with pytest.raises(ValueError, match="2 labels were given for a model with 3 outputs"):
         from_module(my_cnn(), categories=["a", "b"], input_size=(32, 32))
+
+
+def test_labels_files() -> None:
+    assert parse_labels(b"a\n\nb \n") == ["a", "b"]
+    assert parse_labels(b'["x", "y"]') == ["x", "y"]
+    assert parse_labels(b'{"1": "y", "0": "x"}') == ["x", "y"]
+    with pytest.raises(ValueError, match="indices 0 to N-1"):
+        parse_labels(b'{"0": "x", "2": "z"}')
+    with pytest.raises(ValueError, match="no class names"):
+        parse_labels(b"  \n")

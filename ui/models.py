@@ -140,47 +140,6 @@ class YourModel:
         return loaded.with_preprocessing(self.input_size, self.mean, self.std, self.resize)
 
 
-def parse_stats(text: str, what: str) -> tuple[float, ...]:
-    """Normalisation values typed as "0.485, 0.456, 0.406" (or one value for every channel).
-
-    Raises:
-        ValueError: not one or three numbers, or a standard deviation that is not above 0.
-    """
-    try:
-        values = tuple(float(v) for v in text.replace(",", " ").split())
-    except ValueError:
-        values = ()
-    if len(values) not in (1, 3):
-        raise ValueError(f"{what} must be one number, or three (R, G, B) separated by commas, got '{text}'")
-    if what == "std" and min(values) <= 0:
-        raise ValueError(f"every std value must be above 0, got '{text}'")
-    return values
-
-
-def parse_labels(data: bytes) -> list[str]:
-    """Class names from a labels file: a JSON list, a JSON object {index: name}, or one name per line.
-
-    Raises:
-        ValueError: the file holds no names, or a JSON object whose keys are not 0..N-1.
-    """
-    text = data.decode("utf-8-sig", errors="replace").strip()
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        parsed = [line.strip() for line in text.splitlines() if line.strip()]
-    if isinstance(parsed, dict):
-        try:
-            order = sorted(parsed, key=int)
-        except ValueError as exc:
-            raise ValueError("a JSON labels object must map class indices (0, 1, …) to names") from exc
-        if [int(k) for k in order] != list(range(len(order))):
-            raise ValueError("a JSON labels object must have the indices 0 to N-1, each once")
-        parsed = [parsed[k] for k in order]
-    if not isinstance(parsed, list) or not parsed:
-        raise ValueError("the labels file holds no class names: give one name per line, or a JSON list")
-    return [str(name) for name in parsed]
-
-
 def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> str | None:
     """Check and load an uploaded model file; its model key, or None after showing why not.
 

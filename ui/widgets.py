@@ -26,7 +26,8 @@ from gradcam_core import (
 )
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.faithfulness import Faithfulness
-from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from gradcam_core.labels import parse_labels
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
 from ui.compute import Explanation
 from ui.models import (
@@ -36,8 +37,6 @@ from ui.models import (
     cached_model,
     get_model,
     label,
-    parse_labels,
-    parse_stats,
 )
 from ui.text import plain_text
 
