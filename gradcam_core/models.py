@@ -294,6 +294,11 @@ def from_module(
         raise ValueError(f"{len(categories)} labels were given for a model with {outputs} outputs: give one per output")
     layers = list_layers(model, preprocess.size, preprocess.channels)
     if not layers:
+        if isinstance(model, ScriptedModel) and not model.layer_names:
+            raise ValueError(
+                "this TorchScript file keeps no layers (torch.jit.freeze inlines them all): save the scripted "
+                "or traced model before freezing it"
+            )
         raise ValueError("the model has no layer with a spatial output to explain")
     return LoadedModel(
         name=name,

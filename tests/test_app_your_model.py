@@ -68,6 +68,13 @@ def test_torchscript_model_with_labels_input_size_and_normalisation() -> None:
     panel = at.session_state[state.BOARD][-1]
     assert panel.weights_sha256 == hashlib.sha256(data).hexdigest()
     assert panel.preprocess.startswith("Preprocess(size=(32, 48), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)")
+    # Loading the same file again with other settings replaces it in the model list.
+    preprocessing(at, 64, 64, crop=True, mean="0.5", std="0.25")
+    at = upload_weights(at, "resnet18", "fruit.pt", data)
+    models = at.selectbox(key=state.W_MODEL).options
+    assert [m for m in models if m.startswith("fruit.pt")] == [at.caption[0].value.split(" · ")[1]], models
+    layers = at.selectbox(key=f"{state.W_LAYER}.{at.selectbox(key=state.W_MODEL).value}").options
+    assert "stem (Conv2d, 8×64×64)" in layers
 
 
 def test_state_dict_with_a_three_class_head_and_its_own_preprocessing() -> None:

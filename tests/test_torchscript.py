@@ -170,3 +170,10 @@ def test_tuple_outputs_grayscale_and_bad_files(tmp_path: Path) -> None:
     assert from_torchscript(fixed, input_size=(32, 32)).input_size == (32, 32)
     with pytest.raises(ValueError, match=r"cannot run on a 3×224×224 input .*give the input size it was trained on"):
         from_torchscript(fixed)
+
+    frozen = tmp_path / "frozen.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.freeze(torch.jit.script(my_cnn().eval())).save(str(frozen))
+    with pytest.raises(ValueError, match=r"keeps no layers .*save the scripted or traced model before freezing"):
+        from_torchscript(frozen, input_size=(32, 32))
