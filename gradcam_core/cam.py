@@ -61,6 +61,8 @@ class _Capture:
     Everything before the layer runs without autograd (in inference mode on the fast path, else
     under ``no_grad``); at the layer the hook switches recording on for the rest of the pass, so
     that backward runs only from the logits down to this layer. Autograd modes are per thread.
+    A TorchScript model takes no hooks: its compiled graph returns the layer's output and the copy
+    the network consumed, and :meth:`adopt` takes them (the whole pass then records autograd).
     """
 
     fast: bool

@@ -120,7 +120,8 @@ class ScriptedModel(nn.Module):
         values = _values_at(graph, self._taps.values())
         for value in values:
             graph.registerOutput(value)
-        results = self._call(graph, x)
+        with torch.jit.optimized_execution(False):
+            results = _compile(graph)(self.scripted._c, x)
         return results[0], dict(zip(self._taps, results[1:], strict=True))
 
     def capture(self, x: Tensor, layer: str) -> tuple[Any, Tensor, Tensor]:
@@ -133,9 +134,10 @@ class ScriptedModel(nn.Module):
             function = self._functions.get(layer)
             if function is None:
                 function = self._functions[layer] = _compile(self._layer_graph(layer))
+        # The plain interpreter (a per-thread setting) runs op by op, so autograd records exactly
+        # what eager mode would; the optimising executor could fuse ops into differentiable subgraphs.
         with torch.enable_grad(), torch.jit.optimized_execution(False):
-            output, value, passed_on = function(self.scripted._c, x)
-        return output, value, passed_on
+            return function(self.scripted._c, x)
 
     def _layer_graph(self, layer: str) -> Any:
         """The graph that also returns ``layer``'s output and the copy the rest of the network reads."""
@@ -148,10 +150,6 @@ class ScriptedModel(nn.Module):
         graph.registerOutput(value)
         graph.registerOutput(copy)
         return graph
-
-    def _call(self, graph: Any, x: Tensor) -> tuple[Any, ...]:
-        with torch.jit.optimized_execution(False):
-            return _compile(graph)(self.scripted._c, x)
 
 
 def _compile(graph: Any) -> Any:

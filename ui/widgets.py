@@ -30,14 +30,7 @@ from gradcam_core.labels import parse_labels
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
 from ui.compute import Explanation
-from ui.models import (
-    YourModel,
-    add_your_model,
-    available,
-    cached_model,
-    get_model,
-    label,
-)
+from ui.models import YourModel, add_your_model, available, cached_model, get_model, label
 from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
