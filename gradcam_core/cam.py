@@ -179,7 +179,7 @@ def compute_cam(
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
-    resolve_layer(model, layer)
+    module = resolve_layer(model, layer)
     device = model_device(model)
     notes: list[str] = []
     with ExitStack() as stack:
@@ -189,13 +189,13 @@ def compute_cam(
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
         try:
-            capture, logits = _forward(model, x, layer, fast=True)
+            capture, logits = _forward(model, x, layer, module, fast=True)
         except RuntimeError as exc:
             # A layer whose graph after it needs a tensor made before it (say, a multiplication by
             # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
             if "nference tensor" not in str(exc):
                 raise
-            capture, logits = _forward(model, x, layer, fast=False)
+            capture, logits = _forward(model, x, layer, module, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         logits = find_logits(logits, x.shape[0])
@@ -252,8 +252,8 @@ def _layout_of(output: Any, input_hw: tuple[int, int]) -> Layout:
     return layout
 
 
-def _forward(model: nn.Module, x: Tensor, layer: str, fast: bool) -> tuple[_Capture, Any]:
-    """Run the model once with the target layer captured; return the capture and the output."""
+def _forward(model: nn.Module, x: Tensor, layer: str, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
+    """Run the model once with ``layer`` (the submodule ``module``) captured; return the capture and the output."""
     capture = _Capture(fast, (x.shape[-2], x.shape[-1]))
     if isinstance(model, ScriptedModel):
         # A compiled graph takes no hooks: it returns the layer's output itself. Everything runs
@@ -261,7 +261,6 @@ def _forward(model: nn.Module, x: Tensor, layer: str, fast: bool) -> tuple[_Capt
         output, value, passed_on = model.capture(x.detach().requires_grad_(True), layer)
         capture.adopt(value, passed_on)
         return capture, output
-    module = resolve_layer(model, layer)
     with forward_hook(module, capture), torch.inference_mode() if fast else torch.no_grad():
         try:
             return capture, model(x)

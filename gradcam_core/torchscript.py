@@ -158,20 +158,18 @@ def _compile(graph: Any) -> Any:
     return torch._C._create_function_from_graph("gradcam_tap", graph)
 
 
-def _module_paths(node: Any) -> list[str]:
-    """The submodules a node runs in, outermost first: ``["features", "features.norm5"]``."""
+def _modules(node: Any) -> list[tuple[str, str]]:
+    """The submodules a node runs in, outermost first, with their class names.
+
+    For example ``[("features", "Sequential"), ("features.norm5", "BatchNorm2d")]``.
+    """
     parts: list[str] = []
-    paths: list[str] = []
-    for name, _type in _STEP.findall(node.getModuleHierarchy()):
+    found: list[tuple[str, str]] = []
+    for name, type_name in _STEP.findall(node.getModuleHierarchy()):
         if name not in _NOT_SUBMODULES:
             parts.append(name)
-            paths.append(".".join(parts))
-    return paths
-
-
-def _module_types(node: Any) -> list[str]:
-    """The class names of :func:`_module_paths`' submodules."""
-    return [t for name, t in _STEP.findall(node.getModuleHierarchy()) if name not in _NOT_SUBMODULES]
+            found.append((".".join(parts), type_name))
+    return found
 
 
 def _fold_settings(graph: Any, module: torch.jit.ScriptModule) -> None:
@@ -201,15 +199,12 @@ def _find_taps(graph: Any) -> dict[str, _Tap]:
     tensor = torch._C.TensorType.get()
     taps: dict[str, _Tap] = {}
     for index, node in enumerate(graph.nodes()):
-        paths = _module_paths(node)
-        if not paths:
-            continue
-        types = _module_types(node)
+        modules = _modules(node)
         for offset, value in enumerate(node.outputs()):
-            if not value.type().isSubtypeOf(tensor):
+            if not modules or not value.type().isSubtypeOf(tensor):
                 continue
-            readers = [set(_module_paths(use.user)) for use in value.uses()]
-            for path, type_name in reversed(list(zip(paths, types, strict=True))):
+            readers = [{path for path, _ in _modules(use.user)} for use in value.uses()]
+            for path, type_name in reversed(modules):
                 if any(path not in inside for inside in readers):
                     taps.pop(path, None)  # re-insert: the order becomes the order of the last output
                     taps[path] = _Tap(index, offset, type_name)

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -70,6 +71,16 @@ def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[s
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def watched_page(browser: Any, width: int = 1400, height: int = 1100) -> tuple[Any, list[str], list[str]]:
+    """A new page, and the lists it fills: requests that leave the machine, and JavaScript errors."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    external: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, external, errors
 
 
 def is_loopback(url: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.browser import ARGS, CHROMIUM, is_loopback, require_browser, screenshot, settle, streamlit_server
+from tests.browser import ARGS, CHROMIUM, require_browser, screenshot, settle, streamlit_server, watched_page
 
 pytestmark = pytest.mark.browser
 TAGGED = "tagged_circle_called_star.png"
@@ -28,13 +28,9 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     meta = json.loads((SAMPLES_DIR / "manifest.json").read_text())[TAGGED]
-    external: list[str] = []
-    errors: list[str] = []
     with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, external, errors = watched_page(browser)
 
         def no_exception() -> None:
             boxes = page.locator('[data-testid="stException"]')
@@ -130,13 +126,9 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
         torch.jit.script(load_model("shapes-demo").model).save(str(model_file))
     labels_file.write_text("\n".join(CATEGORIES) + "\n")
-    errors: list[str] = []
-    external: list[str] = []
     with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, external, errors = watched_page(browser, height=1300)
         page.goto(f"{base}/Explain")
         side = page.locator('[data-testid="stSidebar"]')
         side.get_by_text("Your model").click()

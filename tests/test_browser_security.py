@@ -11,7 +11,7 @@ from PIL import Image
 
 from gradcam_core import load_image, load_model
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.browser import ARGS, CHROMIUM, is_loopback, require_browser, settle, streamlit_server
+from tests.browser import ARGS, CHROMIUM, require_browser, settle, streamlit_server, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -30,12 +30,10 @@ def test_hostile_file_names_are_shown_literally_and_run_nothing(tmp_path: Path) 
     from playwright.sync_api import expect, sync_playwright
 
     dialogs: list[str] = []
-    external: list[str] = []
     with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page, external, _errors = watched_page(browser)
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: None if is_loopback(r.url) else external.append(r.url))
         page.goto(f"{base}/Explain")
         images_input = '[data-testid="stFileUploaderDropzoneInput"][accept*=".png"]'
         page.wait_for_selector(images_input, state="attached")

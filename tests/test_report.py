@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.browser import ARGS, CHROMIUM, is_loopback, require_browser
+from tests.browser import ARGS, CHROMIUM, require_browser, watched_page
 from tests.test_app import TAGGED, crop_to, pick_sample, shape_box, start
 from ui import report, state
 from ui.board import Panel
@@ -65,11 +65,9 @@ def test_report_renders_and_prints_in_chromium(panels: list[Panel], tmp_path: Pa
     from playwright.sync_api import sync_playwright
 
     shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
-    requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.on("request", lambda r: None if is_loopback(r.url) else requests.append(r.url))
+        page, requests, _errors = watched_page(browser, 1100, 900)
         page.set_content(report.html_report(panels, 0.45, "jet", None))
         page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
         assert page.locator("img").count() == 4
