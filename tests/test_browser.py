@@ -136,6 +136,8 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         uploads = side.locator('[data-testid="stFileUploaderDropzoneInput"]')
         uploads.nth(0).set_input_files(str(model_file))
         uploads.nth(1).set_input_files(str(labels_file))
+        for upload in (model_file, labels_file):  # each upload has reached the server
+            expect(side.get_by_text(upload.name, exact=True)).to_be_visible(timeout=60_000)
         settle(page)
         for label, value in (("Input height", "128"), ("Input width", "128"), ("Std (R, G, B)", "0.25")):
             side.get_by_label(label).fill(value)
@@ -148,7 +150,8 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         side.get_by_role("button", name="Load model").click()
         settle(page)
         model_box = side.locator('[data-testid="stSelectbox"]', has_text="Model").get_by_role("combobox")
-        expect(model_box).to_have_value(re.compile(r"^shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\)$"))
+        loaded_name = re.compile(r"^shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\)$")
+        expect(model_box).to_have_value(loaded_name, timeout=60_000)
         side.get_by_text("Your model").click()  # fold it away again
         settle(page)
         side.locator('[data-testid="stSelectbox"]', has_text="Sample image").click()
@@ -156,9 +159,9 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         # The compiled demo network is fooled by the tag as the original is, and its layers are listed.
         expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
         class_box = page.locator('[data-testid="stSelectbox"]', has_text="Class to explain").get_by_role("combobox")
-        expect(class_box).to_have_value(re.compile(r"^star \(99\.\d%\) · predicted$"))
+        expect(class_box).to_have_value(re.compile(r"^star \(99\.\d%\) · predicted$"), timeout=60_000)
         summary = page.get_by_text(re.compile(r"shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\) · layer"))
-        expect(summary).to_contain_text("layer features · gradcam · star")
+        expect(summary).to_contain_text("layer features · gradcam · star", timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         for chart in ("stVegaLiteChart", "stDataFrame"):  # loaded lazily: wait for them before the picture
             page.locator(f'[data-testid="{chart}"] :is(canvas, svg)').first.wait_for(timeout=60_000)
