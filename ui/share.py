@@ -34,7 +34,6 @@ def read_link() -> None:
     if (sample := query.get("sample")) is not None:
         if sample in images.samples():
             images.add(images.load_sample(sample))
-            state.remember(state.W_SAMPLE, sample)
         else:
             state.get(state.LINK_WARNINGS, []).append(f"the link's sample '{sample}' is not a bundled sample")
     st.session_state[state.LINK_PENDING] = {k: query[k] for k in ("layer", "class") if k in query}

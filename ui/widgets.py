@@ -220,14 +220,19 @@ def _load_your_model() -> None:
 
 
 def image_picker() -> images.ImageEntry | None:
-    """Upload one or many images, or pick a bundled sample; returns the image being explained."""
+    """Upload one or many images, or pick a bundled sample; returns the image being explained.
+
+    There is one current image (``state.CURRENT``), and every widget here is re-seeded from it on
+    each run: the sample picker names it when it is a sample (and is empty otherwise), and the
+    image picker selects it. So no widget can show an image the page is not explaining.
+    """
     with st.sidebar:
         st.divider()
         sample_names = list(images.samples())
-        persist(state.W_SAMPLE, None)
+        current = images.current()
+        st.session_state[state.W_SAMPLE] = current.sample if current is not None else None
 
         def pick_sample() -> None:
-            state.remember(state.W_SAMPLE, st.session_state[state.W_SAMPLE])
             if st.session_state[state.W_SAMPLE]:
                 images.add(images.load_sample(st.session_state[state.W_SAMPLE]))
 
@@ -256,16 +261,15 @@ def image_picker() -> images.ImageEntry | None:
         for name, reason in st.session_state.get(state.UPLOAD_ERRORS, []):
             st.error(f"Could not read **{plain_text(name)}**: {reason}")
         entries = state.get(state.IMAGES, {})
-        if len(entries) > 1:
-            keys = list(entries)
-            current = st.session_state.get(state.CURRENT)
+        if len(entries) > 1 and current is not None:
+            st.session_state[state.W_IMAGE] = current.key
             st.selectbox(
                 "Image",
-                keys,
-                index=keys.index(current) if current in keys else 0,
+                list(entries),
                 format_func=lambda k: entries[k].name,
-                key="w_image_choice",
-                on_change=lambda: st.session_state.__setitem__(state.CURRENT, st.session_state["w_image_choice"]),
+                key=state.W_IMAGE,
+                on_change=lambda: st.session_state.__setitem__(state.CURRENT, st.session_state[state.W_IMAGE]),
+                help="Every image of this session: the samples picked and the files uploaded.",
             )
     return images.current()
 
