@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui import batch, images, state, widgets
 from ui.compute import explain
-from ui.models import cached_model
+from ui.models import cached_model, display_name
 
 widgets.page_setup("Misclassifications")
 choice = widgets.sidebar()
@@ -14,24 +14,26 @@ if choice is None:
     st.stop()
 model_name, layer, method = choice
 loaded = cached_model(model_name)
-cats = loaded.categories
 
 st.markdown(
     "Upload images with their true labels in the file name (`circle_03.png`), in folders inside a ZIP "
-    "(`circle/03.png`), or in a CSV of `filename,label` rows; or set a label per image below."
+    "(`circle/03.png`), or in a CSV of `filename,label` rows; or set a label per image below. "
+    f"Up to {batch.MAX_IMAGE_MB} MB an image and {batch.MAX_ZIP_MB} MB a ZIP ({batch.ZIP_MAX_FILES} images). "
+    "A run replaces the previous batch."
 )
 up = st.columns([3, 2])
 files = up[0].file_uploader(
     "Images or ZIP archives",
     type=[*widgets.UPLOAD_TYPES, "zip"],
     accept_multiple_files=True,
-    key=state.W_BATCH_UPLOAD,
-    max_upload_size=widgets.MAX_CHECKPOINT_MB,
+    key=state.batch_upload_key(),
+    max_upload_size=batch.MAX_ZIP_MB,
 )
 labels_file = up[1].file_uploader(
     "Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV, max_upload_size=widgets.MAX_IMAGE_MB
 )
 if st.button("Run batch", type="primary", disabled=not files):
+    cats = loaded.categories
     csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)
     for problem in problems:
         st.warning(f"Labels CSV {widgets.plain_text(problem)}")
@@ -41,19 +43,40 @@ if st.button("Run batch", type="primary", disabled=not files):
         bar.progress(done / max(total, 1), text=f"{done} of {total} images" + (f": {name}" if name else ""))
 
     st.session_state[state.BATCH] = batch.run(
-        [(f.name, f.getvalue()) for f in files], csv_labels, cats, (model_name, layer, method), report
+        [(f.name, f.getvalue()) for f in files or []], csv_labels, cats, (model_name, layer, method), report
     )
+    st.session_state[state.BATCH_VIEW] = None
+    # A fresh uploader: the batch keeps its files' bytes, so the uploader's copy is dropped.
+    st.session_state[state.BATCH_ROUND] = st.session_state.get(state.BATCH_ROUND, 0) + 1
     bar.empty()
+    st.rerun()
 
 run = st.session_state.get(state.BATCH)
 if run is None:
     st.stop()
+cats = list(run.categories)  # the names of the model that made these results
 for name, reason in run.bad:
     st.error(f"Skipped **{widgets.plain_text(name)}**: {reason}")
+if run.duplicates:
+    same = ", ".join(f"{widgets.plain_text(a)} (= {widgets.plain_text(b)})" for a, b in run.duplicates[:10])
+    more = f" and {len(run.duplicates) - 10} more" if len(run.duplicates) > 10 else ""
+    st.info(f"{len(run.duplicates)} repeated image(s) read once: {same}{more}.")
+if run.unlabelled:
+    places = ", ".join(f"`{widgets.plain_text(p)}`" for p in run.unlabelled[:10])
+    more = f" and {len(run.unlabelled) - 10} more" if len(run.unlabelled) > 10 else ""
+    st.warning(
+        f"No class of {display_name(run.model)} is named by these folders or files, so their images are "
+        f"unlabelled: {places}{more}. Name each folder or file after a class (as `{cats[0]}/01.png` or "
+        f"`{cats[0]}_01.png`), add them to a labels CSV, or set a label per image below."
+    )
 if (run.model, run.layer, run.method) != (model_name, layer, method):
-    st.info(f"These results are from {run.model} · {run.layer} · {run.method}. Run the batch again to update them.")
+    st.info(
+        f"These results are from {display_name(run.model)} · {run.layer} · {run.method}, with its classes. "
+        "Run the batch again to update them."
+    )
 if not run.rows:
     st.stop()
+widgets.fit_notice(run.model, [r.key for r in run.rows])
 
 rows = run.rows
 labelled = [r for r in rows if r.truth is not None]
@@ -64,6 +87,7 @@ only_wrong = st.toggle("Show only misclassified", key=state.W_WRONG_ONLY)
 shown = [r for r in rows if not only_wrong or r.correct is False]
 table = pd.DataFrame(
     {
+        "thumbnail": [r.thumbnail for r in shown],
         "image": [r.name for r in shown],
         "true label": [cats[r.truth] if r.truth is not None else "" for r in shown],
         "predicted": [cats[r.predicted] for r in shown],
@@ -78,19 +102,23 @@ picked = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key=state.W_TABLE,
-    column_config={"confidence": st.column_config.NumberColumn(format="%.3f")},
+    column_config={
+        "thumbnail": st.column_config.ImageColumn("", width="small"),
+        "confidence": st.column_config.NumberColumn(format="%.3f"),
+    },
 )
 selected = picked["selection"]["rows"] if picked else []
-if not selected:
+if not selected or selected[0] >= len(shown):
     st.caption("Select a row to see its heat-maps.")
     st.stop()
 
 row = shown[selected[0]]
-entry = state.get(state.IMAGES, {})[row.key]
-options = list(range(len(cats)))
+entry = st.session_state.get(state.BATCH_VIEW)
+if entry is None or entry.key != row.key:  # only the row looked at is decoded again
+    entry = st.session_state[state.BATCH_VIEW] = row.entry()
 truth = st.selectbox(
     "True label",
-    options,
+    list(range(len(cats))),
     index=row.truth,
     format_func=lambda i: cats[i],
     key=f"truth.{row.key}",
@@ -112,6 +140,7 @@ for k, c in enumerate(pair):
         caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})",
         width="stretch",
     )
+widgets.region_legend(exp, entry.image.size)
 if st.button("Open in Crop & compare"):
     images.add(entry)
     st.switch_page("pages/2_Crop_and_Compare.py")

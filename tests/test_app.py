@@ -186,10 +186,15 @@ def labelled_batch() -> list[tuple[str, bytes, str]]:
     ]
 
 
+def batch_uploader(at: AppTest):  # type: ignore[no-untyped-def]
+    """The Misclassifications page's uploader (its key changes after every run)."""
+    return next(u for u in at.file_uploader if u.key and u.key.startswith(state.W_BATCH_UPLOAD))
+
+
 def test_misclassification_workspace() -> None:
     at = start("pages/4_Misclassifications.py")
     for name, data, mime in labelled_batch():
-        at.file_uploader(key=state.W_BATCH_UPLOAD).upload(name, data, mime)
+        batch_uploader(at).upload(name, data, mime)
     at.run()
     button(at, "Run batch").click().run()
     ok(at)

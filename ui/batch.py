@@ -1,7 +1,13 @@
-"""Labelled batches for the misclassification workspace: reading labels, running, summarising."""
+"""Labelled batches for the misclassification workspace: reading labels, running, summarising.
+
+A batch keeps, per image, its file's bytes as uploaded (already compressed) and a small JPEG
+thumbnail; the decoded image is rebuilt from those bytes only for the row being looked at. So a
+500-image batch holds about the size of its files, not 500 decoded images.
+"""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import re
@@ -10,39 +16,78 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from PIL import Image
+
 from gradcam_core import ImageError
 from ui import images
 from ui.compute import explain
 
+#: Upload caps in MB: an image file (also inside a ZIP), and a ZIP archive.
+MAX_IMAGE_MB, MAX_ZIP_MB = 50, 200
 #: Most images and bytes a ZIP may expand to (a guard against zip bombs).
 ZIP_MAX_FILES, ZIP_MAX_BYTES = 500, 500_000_000
+#: Longest side of the thumbnails kept for the table.
+THUMB_SIDE = 96
 
 
 @dataclass
 class Row:
-    """One image of a batch and what the model made of it."""
+    """One image of a batch and what the model made of it.
+
+    Attributes:
+        name: the file's path (inside its ZIP, if any).
+        key: the image's content hash (:class:`ui.images.ImageEntry` key).
+        truth: the true class index, if known.
+        predicted: the model's top-1 class.
+        confidence: its probability.
+        data: the file's bytes, as uploaded: the image is decoded from them again when needed.
+        thumbnail: a small JPEG as a data URI, for the table.
+    """
 
     name: str
     key: str
     truth: int | None
     predicted: int = -1
     confidence: float = 0.0
+    data: bytes = field(default=b"", repr=False)
+    thumbnail: str = field(default="", repr=False)
 
     @property
     def correct(self) -> bool | None:
         """Whether the prediction matches the label (None without a label)."""
         return None if self.truth is None else self.truth == self.predicted
 
+    def entry(self) -> images.ImageEntry:
+        """The image, decoded again from its file's bytes."""
+        return images.decode(PurePosixPath(self.name).name, self.data)
+
 
 @dataclass
 class BatchRun:
-    """A batch and the settings it was run with."""
+    """A batch, the settings it was run with, and the class names of the model that ran it.
+
+    Attributes:
+        model, layer, method: the settings of the run.
+        categories: the class names of ``model``: rows' indices refer to these, whichever model
+            the sidebar shows later.
+        rows: the images read, in upload order, each once.
+        bad: (file, reason) for each file that could not be used.
+        duplicates: (file, the earlier file with the same content) for each repeated image.
+        unlabelled: folders (``"name/"``) and files whose name gives no class of the model.
+    """
 
     model: str
     layer: str
     method: str
+    categories: tuple[str, ...] = ()
     rows: list[Row] = field(default_factory=list)
     bad: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
+
+    def held_bytes(self) -> int:
+        """The bytes the batch keeps: file bytes and thumbnails."""
+        return sum(len(r.data) + len(r.thumbnail) for r in self.rows)
 
 
 def _normal(text: str) -> str:
@@ -83,12 +128,25 @@ def labels_from_csv(data: bytes, categories: list[str]) -> tuple[dict[str, int],
     return labels, problems
 
 
+def _too_big(size: int, limit_mb: int) -> bool:
+    return size > limit_mb * 1_000_000
+
+
 def expand(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
-    """Unpack ZIP archives (keeping their folder paths); return (images, bad files with reasons)."""
+    """Unpack ZIP archives (keeping their folder paths); return (images, bad files with reasons).
+
+    An image over :data:`MAX_IMAGE_MB` or a ZIP over :data:`MAX_ZIP_MB` is refused with the reason.
+    """
     out, bad = [], []
     for name, data in files:
         if not name.lower().endswith(".zip"):
-            out.append((name, data))
+            if _too_big(len(data), MAX_IMAGE_MB):
+                bad.append((name, f"the file is over the {MAX_IMAGE_MB} MB limit for an image"))
+            else:
+                out.append((name, data))
+            continue
+        if _too_big(len(data), MAX_ZIP_MB):
+            bad.append((name, f"the archive is over the {MAX_ZIP_MB} MB limit for a ZIP: split it"))
             continue
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -96,10 +154,34 @@ def expand(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], lis
                 if len(members) > ZIP_MAX_FILES or sum(m.file_size for m in members) > ZIP_MAX_BYTES:
                     bad.append((name, f"the archive holds more than {ZIP_MAX_FILES} files or 500 MB"))
                     continue
-                out.extend((m.filename, archive.read(m)) for m in members)
+                for m in members:
+                    if _too_big(m.file_size, MAX_IMAGE_MB):
+                        bad.append((m.filename, f"the file is over the {MAX_IMAGE_MB} MB limit for an image"))
+                    else:
+                        out.append((m.filename, archive.read(m)))
         except zipfile.BadZipFile:
             bad.append((name, "not a readable ZIP archive"))
     return out, bad
+
+
+def thumbnail(image: Image.Image, side: int = THUMB_SIDE) -> str:
+    """A small JPEG of ``image`` as a data URI."""
+    small = image.copy()
+    small.thumbnail((side, side))
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def unlabelled_places(names: list[str]) -> list[str]:
+    """Where labels are missing: each folder once (as ``"folder/"``), and each loose file."""
+    places: list[str] = []
+    for name in names:
+        parent = str(PurePosixPath(name.replace("\\", "/")).parent)
+        place = name if parent == "." else f"{parent}/"
+        if place not in places:
+            places.append(place)
+    return places
 
 
 def run(
@@ -109,10 +191,16 @@ def run(
     settings: tuple[str, str, str],
     progress: Callable[[int, int, str], None],
 ) -> BatchRun:
-    """Decode, label and classify every file, reporting progress; bad files are listed, not fatal."""
+    """Decode, label and classify every file, reporting progress; bad files are listed, not fatal.
+
+    An image whose content was already read (the same file twice, or in two archives) is read
+    once and listed in ``duplicates``.
+    """
     model, layer, method = settings
-    batch = BatchRun(model, layer, method)
+    batch = BatchRun(model, layer, method, tuple(categories))
     files, batch.bad = expand(files)
+    seen: dict[str, str] = {}
+    missing: list[str] = []
     for i, (name, data) in enumerate(files):
         progress(i, len(files), name)
         try:
@@ -120,10 +208,16 @@ def run(
         except ImageError as exc:
             batch.bad.append((name, str(exc)))
             continue
-        images.add(entry, make_current=False)
+        if entry.key in seen:
+            batch.duplicates.append((name, seen[entry.key]))
+            continue
+        seen[entry.key] = name
         truth = csv_labels.get(PurePosixPath(name).name, label_from_path(name, categories))
+        if truth is None:
+            missing.append(name)
         exp = explain(entry.key, None, None, model, layer, method, None, _image=entry.image)
         top = exp.classes[0]
-        batch.rows.append(Row(name, entry.key, truth, top, float(exp.probabilities[top])))
+        batch.rows.append(Row(name, entry.key, truth, top, float(exp.probabilities[top]), data, thumbnail(entry.image)))
+    batch.unlabelled = unlabelled_places(missing)
     progress(len(files), len(files), "")
     return batch

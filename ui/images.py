@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -56,6 +57,16 @@ def decode(name: str, data: bytes) -> ImageEntry:
 def samples() -> dict[str, Path]:
     """The bundled demo samples, by display name."""
     return {p.stem.replace("_", " "): p for p in sorted(SAMPLES_DIR.glob("*.png"))}
+
+
+@functools.cache
+def _sample_keys() -> frozenset[str]:
+    return frozenset(hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in samples().values())
+
+
+def is_sample(key: str) -> bool:
+    """Whether the image with content hash ``key`` is one of the bundled samples (picked or uploaded)."""
+    return key in _sample_keys()
 
 
 def add(entry: ImageEntry, make_current: bool = True) -> None:

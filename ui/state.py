@@ -19,6 +19,8 @@ CURRENT = "current_image"  # str: key of the image being explained
 BOARD = "board"  # list[Panel]: pinned panels
 CROP = "crop"  # dict[str, Box]: crop box chosen per image key
 BATCH = "batch"  # BatchRun | None: the last misclassification run
+BATCH_ROUND = "batch_round"  # int: bumps after each batch run, giving the batch uploader a fresh key
+BATCH_VIEW = "batch_view"  # ImageEntry | None: the batch row being looked at, decoded again from its bytes
 SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
 CUSTOM = "custom_models"  # list[str]: model keys of the models this session uploaded
 UPLOAD_ROUND = "upload_round"  # int: bumps after each upload, giving the uploader a fresh key
@@ -70,6 +72,11 @@ def upload_key() -> str:
     decoded, downscaled images stay in the session.
     """
     return f"{W_UPLOAD}.{st.session_state.get(UPLOAD_ROUND, 0)}"
+
+
+def batch_upload_key() -> str:
+    """The batch uploader's current key: a new one after each run, so a run replaces the batch."""
+    return f"{W_BATCH_UPLOAD}.{st.session_state.get(BATCH_ROUND, 0)}"
 
 
 def get(key: str, default: T) -> T:

@@ -358,6 +358,39 @@ def show_predictions(exp: Explanation, categories: list[str]) -> None:
     )
 
 
+def fit_notice(model_name: str, keys: list[str]) -> None:
+    """Say so when the bundled shapes model is shown images it was not made for.
+
+    ``keys`` are the content hashes of the images shown; a bundled sample (picked or uploaded) is
+    what the model was made for, anything else is not.
+    """
+    if model_name != DEMO_NAME:
+        return
+    others = sum(not images.is_sample(k) for k in keys)
+    if not others:
+        return
+    cats = cached_model(model_name).categories
+    what = "This image is" if len(keys) == 1 else f"{others} of these {len(keys)} images are"
+    st.info(
+        f"{what} not one of the bundled samples. **{DEMO_NAME}** knows only {len(cats)} shapes "
+        f"({', '.join(cats)}), drawn on a plain background: shown anything else, it still names one of them, "
+        'often with high confidence, which only means "looks most like". For photos, pick an ImageNet model '
+        "or load your own under *Your model*."
+    )
+
+
+def region_legend(exp: Explanation, image_size: tuple[int, int]) -> None:
+    """A legend line for overlays when the model saw only part of the image (its centre crop)."""
+    region = exp.region
+    if (region.w, region.h) == tuple(image_size):
+        return
+    st.caption(
+        f"The model sees only the centre {region.w}×{region.h} of this {image_size[0]}×{image_size[1]} image "
+        "(its preprocessing resizes, then crops the centre): outside that region the map is empty, so the overlay "
+        "there is tinted with the colour map's lowest colour, with a hard edge."
+    )
+
+
 def show_warnings(exp: Explanation) -> None:
     """The engine's notes on misleading maps."""
     for note in exp.warnings:
