@@ -24,11 +24,12 @@ multi = toggles[0].toggle("Top-5 maps in a row", key=state.W_MULTI)
 view = toggles[1].radio("Show", list(widgets.VIEWS), key=state.W_VIEW, format_func=widgets.VIEWS.get)
 contrast = None
 if view == "contrast":
-    others = [i for i in top if i != cls] + [i for i in range(len(cats)) if i not in top]
+    others = [i for i in top if i != cls] + [i for i in range(len(cats)) if i not in top and i != cls]
+    contrast_key = f"{state.W_CONTRAST}.{entry.key}"
+    if st.session_state.get(contrast_key) not in others:  # the class itself, chosen since: not a contrast
+        st.session_state.pop(contrast_key, None)
     with toggles[2]:
-        contrast = st.selectbox(
-            "Rather than", others, key=f"{state.W_CONTRAST}.{entry.key}", format_func=cats.__getitem__
-        )
+        contrast = st.selectbox("Rather than", others, key=contrast_key, format_func=cats.__getitem__)
 if view != "for" and METHODS[method].combine is None:
     st.info(f"{METHODS[method].label} has no gradients to negate or contrast: showing the evidence for the class.")
     view, contrast = "for", None
@@ -55,12 +56,14 @@ share.write_link(
 st.caption(
     f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · **{what[view]}**"
 )
+widgets.fit_notice(model_name, [entry.key])
 cols = st.columns(3)
 cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")
 h, w = exp.maps[0].shape
 cols[1].image(widgets.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
 over = widgets.overlay_full(entry.image, exp, 0, None, alpha, cmap)
 cols[2].image(over, caption=f"{METHODS[method].label} overlay: {what[view]}", width="stretch")
+widgets.region_legend(exp, entry.image.size)
 widgets.show_warnings(exp)
 
 if seen:

@@ -64,11 +64,13 @@ pb, pa = before.probabilities, after.probabilities
 changed = "changed" if a_cls != b_cls else "unchanged"
 summary = f"top-1 {changed}: {cats[b_cls]} ({pb[b_cls]:.2f}) → {cats[a_cls]} ({pa[a_cls]:.2f})"
 st.subheader(summary)
+widgets.fit_notice(model_name, [entry.key])
 
 frame = tuple(box) if erase is None else None
 full_before = [widgets.full_map(before, k, image, None) for k in range(len(pair))]
 full_after = [widgets.full_map(after, k, image, frame) for k in range(len(pair))]
 vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else None
+widgets.region_legend(before, image.size)
 
 panels: dict[str, board.Panel] = {}
 left, right = st.columns(2)

@@ -64,9 +64,38 @@ def faithfulness(
     return cam, base
 
 
+def explain(
+    image_key: str,
+    box: tuple[int, int, int, int] | None,
+    erase: str | None,
+    model_name: str,
+    layer: str,
+    method: str,
+    classes: tuple[int, ...] | None,
+    _image: Image.Image,
+    contrast: int | None = None,
+    counterfactual: bool = False,
+) -> Explanation:
+    """:func:`explain_cached`, for a page.
+
+    An engine ``ValueError`` (an unusable layer, class, method or model output) is shown as a
+    message saying what to change, and the page stops there: never a raw exception box.
+    """
+    try:
+        return explain_cached(
+            image_key, box, erase, model_name, layer, method, classes, _image, contrast, counterfactual
+        )
+    except ValueError as exc:
+        st.error(
+            f"This image cannot be explained with layer `{layer}` and {method}: {exc}.\n\n"
+            "Try another target layer or method in the sidebar, or another model."
+        )
+        st.stop()
+
+
 # Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.
 @st.cache_data(max_entries=128, show_spinner=False)
-def explain(
+def explain_cached(
     image_key: str,
     box: tuple[int, int, int, int] | None,
     erase: str | None,
