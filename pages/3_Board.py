@@ -29,9 +29,10 @@ if controls[2].button("Clear board"):
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
 st.caption(f"{len(panels)} panel{'s' if len(panels) != 1 else ''} · normalisation: {norm}")
-columns = st.columns(3)
+width = min(3, len(panels))  # as many columns as panels, up to 3: none is left empty
+columns = st.columns(width)
 for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
-    with columns[i % 3]:
+    with columns[i % width]:
         st.image(picture, caption=widgets.plain_text(panel.caption()), width="stretch")
         if st.button("Remove", key=f"remove_{i}"):
             del panels[i]

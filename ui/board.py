@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -14,6 +16,14 @@ from ui.images import ImageEntry
 from ui.models import cached_model, display_name
 
 _THUMB = 512
+#: The captions' font: DejaVu Sans, bundled (with its licence) so every machine draws "×" and "·" alike.
+FONT_FILE = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
+
+
+@functools.cache
+def caption_font(size: int = 13) -> ImageFont.FreeTypeFont:
+    """The font of the board's captions."""
+    return ImageFont.truetype(str(FONT_FILE), size)
 
 
 @dataclass(frozen=True)
@@ -125,11 +135,15 @@ def render(panel: Panel, alpha: float, cmap: str, vmax: float | None) -> Image.I
 
 
 def sheet(pictures: list[Image.Image], captions: list[str], columns: int = 3, cell: int = 360) -> Image.Image:
-    """All panels on one white sheet, each with its caption underneath (for the PNG download)."""
-    font = ImageFont.load_default(size=13)
+    """All panels on one white sheet, each with its caption underneath (for the PNG download).
+
+    The grid has as many columns as panels, up to ``columns``, so no column is left empty.
+    """
+    font = caption_font()
+    columns = max(1, min(columns, len(pictures)))
     rows = (len(pictures) + columns - 1) // columns
-    text_h = 54
-    out = Image.new("RGB", (columns * (cell + 16) + 16, rows * (cell + text_h + 16) + 16), "white")
+    text_h = 70
+    out = Image.new("RGB", (columns * (cell + 16) + 16, max(rows, 1) * (cell + text_h + 16) + 16), "white")
     draw = ImageDraw.Draw(out)
     for i, (pic, caption) in enumerate(zip(pictures, captions, strict=True)):
         x0 = 16 + (i % columns) * (cell + 16)
@@ -145,6 +159,6 @@ def sheet(pictures: list[Image.Image], captions: list[str], columns: int = 3, ce
             else:
                 line = f"{line} {word}".strip()
         lines.append(line)
-        for j, text in enumerate(lines[:3]):
+        for j, text in enumerate(lines[:4]):
             draw.text((x0, y0 + pic.height + 4 + j * 16), text, fill="black", font=font)
     return out
