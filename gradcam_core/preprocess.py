@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "parse_stats"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "describe", "parse_stats"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,9 +52,43 @@ class Preprocess:
             image = TF.center_crop(TF.resize(image, self.resize, antialias=True), list(self.size))
         return TF.normalize(TF.to_tensor(image), list(self.mean), list(self.std))
 
+    def describe(self) -> str:
+        """The preprocessing in words, e.g. "resize 256, centre crop 224×224, mean 0.485/0.456/0.406, std …"."""
+        height, width = self.size
+        steps = ["grayscale"] if self.channels == 1 else []
+        if self.resize is None:
+            steps.append(f"resize to {width}×{height} (the whole image)")
+        else:
+            steps.append(f"resize {self.resize}, centre crop {width}×{height}")
+        return ", ".join([*steps, f"mean {_values(self.mean)}", f"std {_values(self.std)}"])
+
     def __repr__(self) -> str:
         crop = "" if self.resize is None else f", resize={self.resize} then centre crop"
         return f"Preprocess(size={self.size}{crop}, mean={self.mean}, std={self.std}, channels={self.channels})"
+
+
+def _values(values: Sequence[float]) -> str:
+    return "/".join(f"{float(v):.4g}" for v in values)
+
+
+def describe(transform: Callable[[Image.Image], Tensor]) -> str:
+    """A model's preprocessing in words, as reports show it.
+
+    Reads :class:`Preprocess` and torchvision's ``ImageClassification`` transforms (resize, crop,
+    interpolation, normalisation); anything else is described by its ``repr`` on one line.
+    """
+    if isinstance(transform, Preprocess):
+        return transform.describe()
+    fields: dict[str, Any] = {k: getattr(transform, k, None) for k in ("crop_size", "resize_size", "mean", "std")}
+    if all(v is not None for v in fields.values()):
+        crop, resize = list(fields["crop_size"]), list(fields["resize_size"])
+        interpolation = getattr(transform, "interpolation", None)
+        how = f" ({interpolation.value})" if interpolation is not None and hasattr(interpolation, "value") else ""
+        return (
+            f"resize {'×'.join(map(str, resize))}{how}, centre crop {crop[-1]}×{crop[0]}, "
+            f"mean {_values(fields['mean'])}, std {_values(fields['std'])}"
+        )
+    return " ".join(repr(transform).split())
 
 
 def parse_stats(text: str, what: str) -> tuple[float, ...]:

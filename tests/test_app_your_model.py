@@ -67,7 +67,7 @@ def test_torchscript_model_with_labels_input_size_and_normalisation() -> None:
     pinned_matches_direct(at, module, x, "deep_part")
     panel = at.session_state[state.BOARD][-1]
     assert panel.weights_sha256 == hashlib.sha256(data).hexdigest()
-    assert panel.preprocess.startswith("Preprocess(size=(32, 48), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)")
+    assert panel.preprocess == "resize to 48×32 (the whole image), mean 0.5/0.5/0.5, std 0.25/0.25/0.25"
     # Loading the same file again with other settings replaces it in the model list.
     preprocessing(at, 64, 64, crop=True, mean="0.5", std="0.25")
     at = upload_weights(at, "resnet18", "fruit.pt", data)
@@ -89,7 +89,7 @@ def test_state_dict_with_a_three_class_head_and_its_own_preprocessing() -> None:
     image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
     x = Preprocess((96, 96), resize=110)(image)[None]  # 96 × 256/224, then the centre 96 × 96
     pinned_matches_direct(at, source, x, "layer4")
-    assert "resize=110 then centre crop" in at.session_state[state.BOARD][-1].preprocess
+    assert at.session_state[state.BOARD][-1].preprocess.startswith("resize 110, centre crop 96×96, mean 0.485/")
 
 
 def test_your_model_mistakes_are_explained() -> None:

@@ -37,11 +37,33 @@ def test_html_report_is_self_contained_and_complete(panels: list[Panel]) -> None
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in page
     for panel in panels:
         assert panel.weights_sha256 and panel.weights_sha256 in page
-    expected = ["features.block4", "gradcam", "Preprocess(size=(128, 128)", "crop ", "per panel"]
+    expected = ["features.block4", "gradcam", "resize to 128×128 (the whole image), mean ", "crop ", "per panel"]
     expected.append(f"torch {torch.__version__}")
     for text in expected:
         assert text in page, text
     assert "star — " in page and "circle — " in page  # top-5 lists
+
+
+def test_an_uploaded_model_is_named_by_its_file_with_readable_preprocessing() -> None:
+    from tests.conftest import my_cnn
+    from tests.test_app import upload_weights
+    from tests.test_app_your_model import preprocessing, scripted_bytes
+    from ui.models import CUSTOM_DIR
+
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    preprocessing(at, 32, 48, crop=True, mean="0.5", std="0.25")
+    at = upload_weights(at, "resnet18", "fruit.pt", scripted_bytes(my_cnn()))
+    at.button(key="pin_explain").click().run()
+    (panel,) = at.session_state[state.BOARD]
+    page = report.html_report([panel], 0.45, "jet", None)
+    manifest = json.loads(
+        zipfile.ZipFile(io.BytesIO(report.zip_bytes([panel], 0.45, "jet", None))).read("manifest.json")
+    )
+    readable = "resize 37, centre crop 48×32, mean 0.5/0.5/0.5, std 0.25/0.25/0.25"
+    for text in (page, json.dumps(manifest, ensure_ascii=False)):
+        assert "fruit.pt (uploaded)" in text and readable in text
+        assert str(CUSTOM_DIR) not in text and "Preprocess(" not in text
+    assert manifest["panels"][0]["weights"] == "fruit.pt (uploaded)"
 
 
 def test_zip_holds_overlays_raw_maps_and_a_manifest(panels: list[Panel]) -> None:

@@ -10,10 +10,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
+from gradcam_core.preprocess import describe
 from ui import state
 from ui.compute import Explanation
 from ui.images import ImageEntry
-from ui.models import cached_model, display_name
+from ui.models import CUSTOM_PREFIX, YourModel, cached_model, display_name
 
 _THUMB = 512
 #: The captions' font: DejaVu Sans, bundled (with its licence) so every machine draws "×" and "·" alike.
@@ -43,9 +44,9 @@ class Panel:
         probability: the model's probability for that class.
         raw: the raw map at the layer's resolution.
         image_key: the image's content hash (a prefix of its SHA-256).
-        weights: the weights file (or "random").
+        weights: the weights file (or "random"); an uploaded file by the name it was uploaded with.
         weights_sha256: that file's SHA-256.
-        preprocess: the preprocessing, as its repr.
+        preprocess: the preprocessing, in words (see :func:`gradcam_core.preprocess.describe`).
         top5: the five most probable classes and their probabilities.
         frame_size: the (width, height) of the image ``crop`` is measured in.
     """
@@ -80,6 +81,16 @@ class Panel:
         )
 
 
+def weights_name(model_name: str, weights: str) -> str:
+    """How a model's weights file is named in panels and reports: an upload by its own file name.
+
+    An uploaded file lives on the server under its hash, a path that means nothing to the reader.
+    """
+    if model_name.startswith(CUSTOM_PREFIX):
+        return f"{YourModel.parse(model_name).file} (uploaded)"
+    return weights
+
+
 def make_panel(
     entry: ImageEntry,
     heat: np.ndarray,
@@ -111,9 +122,9 @@ def make_panel(
         probability=float(exp.probabilities[cls]),
         raw=exp.maps[k],
         image_key=entry.key,
-        weights=loaded.weights,
+        weights=weights_name(model_name, loaded.weights),
         weights_sha256=loaded.weights_sha256,
-        preprocess=repr(loaded.preprocess),
+        preprocess=describe(loaded.preprocess),
         top5=tuple((loaded.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
         frame_size=entry.image.size,
     )

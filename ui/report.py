@@ -11,8 +11,8 @@ The ZIP's ``manifest.json`` follows the schema ``gradcam-explorer/board/1``::
         {"overlay": "01_cat.png", "map": "01_cat.npy", "map_shape": [7, 7], "map_max": 3.2,
          "image": "cat.jpg", "image_sha256_prefix": "…16 hex…",
          "crop": [x, y, w, h] | null, "erase": "blur" | "mean" | "black" | null,
-         "model": "resnet50", "weights": "/path/to/file.pth" | "random", "weights_sha256": "…" | null,
-         "preprocess": "ImageClassification(...)", "layer": "layer4", "method": "gradcam",
+         "model": "resnet50", "weights": "/path/to/file.pth" | "my.pt (uploaded)" | "random",
+         "weights_sha256": "…" | null, "preprocess": "resize 256 (bilinear), centre crop 224×224, mean …, std …", "layer": "layer4", "method": "gradcam",
          "class": "tabby", "probability": 0.61,
          "top5": [{"class": "tabby", "probability": 0.61}, ...]}
       ]
@@ -153,7 +153,7 @@ def html_report(
     <tr><th>region</th><td>{region}</td></tr>
     <tr><th>model</th><td>{esc(panel.model)}</td></tr>
     <tr><th>weights</th><td><code>{esc(panel.weights)}</code><br><code>sha256 {esc(panel.weights_sha256 or "n/a")}</code></td></tr>
-    <tr><th>preprocessing</th><td><code>{esc(" ".join(panel.preprocess.split()))}</code></td></tr>
+    <tr><th>preprocessing</th><td>{esc(panel.preprocess)}</td></tr>
     <tr><th>layer · method</th><td><code>{esc(panel.layer)}</code> · {esc(panel.method)}</td></tr>
     <tr><th>class</th><td>{esc(panel.class_name)} ({panel.probability:.2%})</td></tr>
     <tr><th>top-5</th><td>{top5}</td></tr>
