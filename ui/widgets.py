@@ -40,9 +40,23 @@ VIEWS = {"for": "evidence for the class", "against": "evidence against it", "con
 MAX_IMAGE_MB, MAX_CHECKPOINT_MB = 50, 600
 
 
+#: A sidebar wide enough for model, layer and method names (EfficientNet's layers run to 45 characters).
+SIDEBAR_CSS = '<style>section[data-testid="stSidebar"] { min-width: 28rem; }</style>'
+
+
 def page_setup(title: str) -> None:
     """Configure the page; every page calls this first."""
     st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
+    st.html(SIDEBAR_CSS)
+
+
+def _method_label(method: str) -> str:
+    return f"{METHODS[method].label} ({METHODS[method].citation})" if method in METHODS else method
+
+
+def _full_name(text: str) -> str:
+    """A help line naming the current choice in full (a long name can still be cut off in the box)."""
+    return f"Now: {plain_text(text)}"
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,12 @@ def sidebar() -> tuple[str, str, str] | None:
         st.session_state[state.W_MODEL] = DEMO_NAME
     with st.sidebar:
         name = st.selectbox(
-            "Model", names, key=state.W_MODEL, format_func=lambda n: label(n, have), on_change=_store(state.W_MODEL)
+            "Model",
+            names,
+            key=state.W_MODEL,
+            format_func=lambda n: label(n, have),
+            on_change=_store(state.W_MODEL),
+            help=_full_name(label(st.session_state[state.W_MODEL], have)),
         )
         your_model()
         loaded = get_model(name)
@@ -122,21 +141,24 @@ def sidebar() -> tuple[str, str, str] | None:
         persist(layer_key, loaded.default_layer)
         if st.session_state[layer_key] not in by_name:
             st.session_state[layer_key] = loaded.default_layer
+        shown_layer = by_name.get(st.session_state[layer_key])
         layer = st.selectbox(
             "Target layer",
             list(by_name),
             key=layer_key,
             format_func=lambda n: f"{by_name[n]}" + (" · default" if n == loaded.default_layer else ""),
             on_change=_store(layer_key),
-            help="Every module whose output is a spatial map, with its output shape (channels × height × width).",
+            help="Every module whose output is a spatial map, with its output shape (channels × height × width)."
+            + ("" if shown_layer is None else f"\n\n{_full_name(str(shown_layer))}"),
         )
         persist(state.W_METHOD, "gradcam")
         method = st.selectbox(
             "Method",
             list(METHODS),
             key=state.W_METHOD,
-            format_func=lambda m: f"{METHODS[m].label} ({METHODS[m].citation})",
+            format_func=_method_label,
             on_change=_store(state.W_METHOD),
+            help=_full_name(_method_label(st.session_state.get(state.W_METHOD, ""))),
         )
         if not loaded.trained:
             st.warning("This model has random weights: its maps are meaningless.")
