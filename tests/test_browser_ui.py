@@ -25,15 +25,13 @@ def shots(tmp_path: Path) -> Path:
 
 
 def nav_names(page: object) -> list[str]:
-    page.wait_for_timeout(1500)  # type: ignore[attr-defined]  # the router's navigation replaces the first one drawn
+    """The navigation's page names, once app.py's router has drawn them (it replaces the first one drawn)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(NAV).first).to_have_text("Home", timeout=90_000)  # type: ignore[attr-defined]
     return page.locator(NAV).all_inner_texts()  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fresh server opened at a page's URL draws Streamlit's pages/ navigation ('app', 'Crop and Compare') "
-    "instead of app.py's st.navigation: the pages must leave the pages/ folder (app.py's owner)",
-)
 def test_a_link_to_a_page_shows_the_navigation_with_home(tmp_path: Path) -> None:
     require_browser()
     from playwright.sync_api import sync_playwright

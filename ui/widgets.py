@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
 
 from gradcam_core import (
     COLORMAPS,
@@ -46,8 +47,23 @@ SIDEBAR_CSS = '<style>section[data-testid="stSidebar"] { min-width: 28rem; }</st
 
 def page_setup(title: str) -> None:
     """Configure the page; every page calls this first."""
+    _route_through_app()
     st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
     st.html(SIDEBAR_CSS)
+
+
+def _route_through_app() -> None:
+    """Make app.py's ``st.navigation`` the router, even for a first visit at a page's own URL.
+
+    Streamlit decides at start-up, from the ``pages/`` folder, to route the first run the old way
+    (each file of ``pages/`` a page, app.py shown as "app"), and only ``st.navigation`` switches
+    that off. A fresh server opened at ``/Explain`` would run the page directly and draw the old
+    navigation; this switches the old routing off, as ``st.navigation`` does, and reruns, so that
+    app.py routes the same URL to the same page (both name it after the file: same page hash).
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _method_label(method: str) -> str:
