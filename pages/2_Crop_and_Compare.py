@@ -61,13 +61,14 @@ full_before = [widgets.full_map(before, k, image, None) for k in range(len(pair)
 full_after = [widgets.full_map(after, k, image, frame) for k in range(len(pair))]
 vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else None
 
-# Each side's maps are drawn over the image its model saw: after an erase, the erased image.
-erased = edited(image, tuple(box), erase) if erase else image
+# Each side's maps are drawn over the image its model saw: after an erase, the erased image (a crop's maps
+# are placed over the whole image, whose pixels in the box are the crop's).
+after_image = edited(image, tuple(box), erase)
 panels: dict[str, board.Panel] = {}
 left, right = st.columns(2)
 for col, title, exp, fulls, shown_image, seen in (
     (left, "Before", before, full_before, image, image),
-    (right, "After", after, full_after, edited(image, tuple(box), erase), erased),
+    (right, "After", after, full_after, after_image, after_image if erase else image),
 ):
     with col:
         st.markdown(f"#### {title}")

@@ -181,6 +181,23 @@ def test_typed_box_moves_the_drawn_box_and_a_drag_moves_the_numbers() -> None:
     assert [at.number_input(key=k).value for k in fields] == [0, 0, 128, 128]
 
 
+def test_a_drag_value_is_read_only_when_it_makes_sense() -> None:
+    from ui.cropper import from_value
+
+    assert from_value({"box": [5, 6, 70, 80], "revision": 3}, 3, (128, 128)) == (5, 6, 70, 80)
+    assert from_value({"box": [100, 6, 70, 80.4], "revision": 3}, 3, (128, 128)) == (100, 6, 28, 80)  # clipped
+    for stale_or_bad in (
+        {"box": [5, 6, 70, 80], "revision": 2},  # drawn before the box was typed
+        {"box": [500, 500, 10, 10], "revision": 3},  # outside the image
+        {"box": [5, 6, "wide", 80], "revision": 3},
+        {"box": [5, 6], "revision": 3},
+        {"revision": 3},
+        None,
+        [5, 6, 70, 80],
+    ):
+        assert from_value(stale_or_bad, 3, (128, 128)) is None, stale_or_bad
+
+
 @pytest.fixture
 def media(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """Every media file the app stores (what ``st.image`` sends the browser), by file id."""

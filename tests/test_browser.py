@@ -53,7 +53,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         settle(page)
         screenshot(page, shots / "01_home.png")
 
-        nav("Crop and Compare")
+        nav("Crop & compare")
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
         page.get_by_role("option", name="tagged circle called star").click()
         expect(page.get_by_text("top-1 unchanged: star")).to_be_visible(timeout=60_000)
@@ -82,6 +82,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         summary = page.get_by_text("top-1 changed: star").inner_text()
         assert "→ circle" in summary, summary
         settle(page)
+        CropPage(page, base).after_image()  # the cropped image has replaced the whole one
         no_exception()
         # Both sides show the maps of the class predicted before and the one predicted after.
         for caption in ("star (predicted before)", "circle (predicted after)"):
@@ -333,6 +334,12 @@ def test_the_crop_box_drawn_is_the_crop_used(tmp_path: Path, shots: Path) -> Non
         released = crop.drag_corner("sw", (4, 120))  # and the typed box drags like a drawn one
         assert near(released, (4, 43, 66, 77)), released
         assert crop.check(released) == (4, 43, 66, 77)
+        # Arrow keys move the focused box a pixel a press (one rerun when they stop); Shift resizes it.
+        crop.frame.locator("#box").focus()
+        for key in ("ArrowRight", "ArrowRight", "ArrowUp", "Shift+ArrowLeft"):
+            page.keyboard.press(key)
+        assert near(crop.drawn(), (6, 42, 65, 77), 0.5), crop.drawn()
+        assert crop.check(crop.drawn()) == (6, 42, 65, 77)
         page.get_by_role("button", name="Reset to whole image").click()
         expect(page.get_by_text(BOX_CAPTION)).to_contain_text("Box: 128×128 at (0, 0)", timeout=60_000)
         settle(page)
