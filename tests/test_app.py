@@ -243,6 +243,8 @@ def test_erase_mode_draws_the_after_maps_over_the_erased_image(media: dict[str, 
     )
     assert np.abs(after - on_erased).mean() < 4  # JPEG's loss only
     assert np.abs(after - on_original).mean() > 4 * np.abs(after - on_erased).mean() + 8  # the tag is not drawn
+    # The pinned panel (board, report) is drawn over the erased image too.
+    assert np.array_equal(np.asarray(panel.image), np.asarray(occlude(image, tuple(box), "black")))
 
 
 def shape_box(name: str, grow: float = 0.1) -> list[int]:

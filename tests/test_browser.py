@@ -358,6 +358,10 @@ def test_the_crop_box_drawn_is_the_crop_used(tmp_path: Path, shots: Path) -> Non
         assert crop.check(released, erase=True) == (80, 8, 44, 32)
         x, y, w, h = crop.check(crop.drag(crop.screen(100, 20), crop.screen(96, 24)), erase=True)
         assert (x, y, w, h) == (76, 12, 44, 32)
+        s = crop.image_rect()["width"] / 128
+        released = crop.drag(crop.screen(x + w / 2, y + h - 1 / s), crop.screen(x + w / 2 + 5, 50))  # an edge
+        assert near(released, (76, 12, 44, 38)), released
+        x, y, w, h = crop.check(released, erase=True)
         src, _, _ = crop.after_image()
         before = page.locator('[data-testid="stImage"]', has_text="Before: ").locator("img").get_attribute("src")
         after, original = crop.pixels(src), crop.pixels(str(before))
