@@ -1,14 +1,16 @@
 """Crop & compare: crop or erase a region, re-run, and compare the maps before and after."""
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
-from streamlit_cropper import st_cropper
+from PIL import Image
 
-from gradcam_core import Box, clamp_box, overlay
-from ui import board, report, state, widgets
+from gradcam_core import overlay
+from ui import board, cropper, report, state, widgets
 from ui.compute import edited, explain
 
-DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
+DISPLAY_WIDTH = 460  # the crop box's picture, in CSS pixels (it shrinks to fit a narrower column)
 
 page = widgets.image_page("Crop & compare")
 model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
@@ -32,23 +34,12 @@ with settings[1]:
     )
     alpha, cmap = widgets.display_controls()
 with settings[0]:
-    scale = min(4.0, DISPLAY_WIDTH / image.width)  # small images are enlarged so the box is easy to grab
-    shown = image.resize((round(image.width * scale), round(image.height * scale))) if scale != 1 else image
-    saved = state.get(state.CROP, {}).get(entry.key) or Box(0, 0, *image.size)  # start from the whole image
-    default = (round(saved.x * scale), round(saved.right * scale), round(saved.y * scale), round(saved.bottom * scale))
-    raw = st_cropper(
-        shown,
-        realtime_update=True,
-        box_color="#d9480f",
-        return_type="box",
-        stroke_width=2,
-        should_resize_image=False,
-        default_coords=default,
-        key=f"{state.W_CROPPER}.{entry.key}",
+    box = cropper.crop_box(entry.key, image, mode=mode, display_width=DISPLAY_WIDTH)
+    st.caption(
+        f"Box: {box.w}×{box.h} at ({box.x}, {box.y}) of {image.width}×{image.height}. "
+        "Drag a handle to resize it, its middle to move it, or the image outside it to draw a new one."
     )
-    box = clamp_box((raw["left"] / scale, raw["top"] / scale, raw["width"] / scale, raw["height"] / scale), image.size)
-    state.get(state.CROP, {})[entry.key] = box
-    st.caption(f"Box: {box.w}×{box.h} at ({box.x}, {box.y}) of {image.width}×{image.height}. Drag or resize it.")
+    cropper.box_fields(entry.key, image, box)
 
 erase = fill if mode == "erase" else None
 args = (model_name, layer, method)
@@ -72,11 +63,14 @@ full_after = [widgets.full_map(after, k, image, frame) for k in range(len(pair))
 vmax = max(float(m.max()) for m in (*before.maps, *after.maps)) if shared else None
 widgets.region_legend(before, image.size)
 
+# Each side's maps are drawn over the image its model saw: after an erase, the erased image (a crop's maps
+# are placed over the whole image, whose pixels in the box are the crop's).
+after_image = edited(image, tuple(box), erase)
 panels: dict[str, board.Panel] = {}
 left, right = st.columns(2)
-for col, title, exp, fulls, shown_image in (
-    (left, "Before", before, full_before, image),
-    (right, "After", after, full_after, edited(image, tuple(box), erase)),
+for col, title, exp, fulls, shown_image, seen in (
+    (left, "Before", before, full_before, image, image),
+    (right, "After", after, full_after, after_image, after_image if erase else image),
 ):
     with col:
         st.markdown(f"#### {title}")
@@ -101,17 +95,20 @@ for col, title, exp, fulls, shown_image in (
         for k, c in enumerate(pair):
             tag = "predicted before" if c == b_cls else "predicted after"
             maps[k].image(
-                overlay(image, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
+                overlay(seen, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
                 caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
                 width="stretch",
             )
         widgets.show_warnings(exp)
         shown_cls = b_cls if exp is before else a_cls
         k = pair.index(shown_cls)
-        panels[title] = board.make_panel(
+        panel = board.make_panel(
             entry, fulls[k], exp, k, cats[shown_cls], model_name, layer, method,
             crop=None if exp is before else tuple(box), erase=None if exp is before else erase,
         )  # fmt: skip
+        if seen is not image:  # the board and the report draw the map over the erased image too
+            panel = dataclasses.replace(panel, image=seen.resize(panel.image.size, Image.Resampling.LANCZOS))
+        panels[title] = panel
         if st.button(f"Pin {title.lower()} to board", key=f"pin_{title}"):
             board.pin(panels[title])
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")

@@ -104,14 +104,16 @@ def test_display_changes_never_run_the_model() -> None:
         handle.remove()
 
 
+def cropper_args(at: AppTest) -> dict[str, Any]:
+    """The arguments the page gave the crop box's frontend."""
+    (component,) = [c for c in at.get("component_instance") if c.proto.component_name == "ui.cropper.box_cropper"]
+    return json.loads(component.proto.json_args)
+
+
 def crop_to(at: AppTest, box: list[int]) -> AppTest:
-    """Set the cropper's value as a drag in the browser would, in its canvas pixels."""
-    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
-    args = json.loads(at.get("component_instance")[0].proto.json_args)
-    scale = args["canvasWidth"] / image.width
-    x, y, w, h = (v * scale for v in box)
+    """Set the crop box's value as the frontend sends it when a drag ends: image pixels, on its revision."""
     key = f"{state.W_CROPPER}.{at.session_state[state.CURRENT]}"
-    at.session_state[key] = {"coords": {"left": x, "top": y, "width": w, "height": h}}
+    at.session_state[key] = {"box": list(box), "revision": cropper_args(at)["revision"]}
     return ok(at.run())
 
 
@@ -135,6 +137,114 @@ def test_crop_removes_the_tag_and_restores_the_true_class() -> None:
     at.radio(key=state.W_MODE).set_value("erase").run()
     at = crop_to(at, [tag[0] - 2, tag[1] - 2, tag[2] + 4, tag[3] + 4])
     assert "→ circle (" in at.subheader[0].value
+
+
+def box_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("Box: "))
+
+
+def test_typed_box_moves_the_drawn_box_and_a_drag_moves_the_numbers() -> None:
+    at = pick_sample(start("pages/2_Crop_and_Compare.py"), TAGGED)
+    first = cropper_args(at)
+    assert first["box"] == [0, 0, 128, 128] and (first["width"], first["height"]) == (128, 128)
+    assert at.button(key=state.W_CROP_RESET).disabled  # already the whole image
+    # Typed numbers set the box used and redraw the drawn one (a new revision).
+    at.number_input(key=state.W_CROP_X).set_value(10).run()
+    at.number_input(key=state.W_CROP_W).set_value(60).run()
+    assert box_caption(ok(at)).startswith("Box: 60×128 at (10, 0) of 128×128.")
+    assert "After: 60×128" in [c for im in at.image for c in im.captions]
+    typed = cropper_args(at)
+    assert typed["box"] == [10, 0, 60, 128] and typed["revision"] > first["revision"]
+    # Too wide for where it starts: clipped to the image, and the fields show what was used.
+    at.number_input(key=state.W_CROP_W).set_value(128).run()
+    assert box_caption(ok(at)).startswith("Box: 118×128 at (10, 0)")
+    assert at.number_input(key=state.W_CROP_W).value == 118
+    # A drag made on the box before it was typed is stale: it changes nothing.
+    key = f"{state.W_CROPPER}.{at.session_state[state.CURRENT]}"
+    at.session_state[key] = {"box": [0, 0, 20, 20], "revision": first["revision"]}
+    assert box_caption(ok(at.run())).startswith("Box: 118×128 at (10, 0)")
+    # A drag on the drawn box is used, the fields follow it, and the drawn box is not redrawn (same revision).
+    at = crop_to(at, [5, 6, 70, 80])
+    assert box_caption(at).startswith("Box: 70×80 at (5, 6)")
+    fields = (state.W_CROP_X, state.W_CROP_Y, state.W_CROP_W, state.W_CROP_H)
+    assert [at.number_input(key=k).value for k in fields] == [5, 6, 70, 80]
+    assert cropper_args(at)["revision"] == typed["revision"] + 1
+    # The box is remembered for the image across a page switch, and the drawn box starts from it.
+    at.switch_page("pages/1_Explain.py").run()
+    at.switch_page("pages/2_Crop_and_Compare.py").run()
+    assert box_caption(ok(at)).startswith("Box: 70×80 at (5, 6)")
+    assert cropper_args(at)["box"] == [5, 6, 70, 80]
+    # Reset: the whole image again, drawn and typed.
+    at.button(key=state.W_CROP_RESET).click().run()
+    assert box_caption(ok(at)).startswith("Box: 128×128 at (0, 0)")
+    assert cropper_args(at)["box"] == [0, 0, 128, 128]
+    assert [at.number_input(key=k).value for k in fields] == [0, 0, 128, 128]
+
+
+def test_a_drag_value_is_read_only_when_it_makes_sense() -> None:
+    from ui.cropper import from_value
+
+    assert from_value({"box": [5, 6, 70, 80], "revision": 3}, 3, (128, 128)) == (5, 6, 70, 80)
+    assert from_value({"box": [100, 6, 70, 80.4], "revision": 3}, 3, (128, 128)) == (100, 6, 28, 80)  # clipped
+    for stale_or_bad in (
+        {"box": [5, 6, 70, 80], "revision": 2},  # drawn before the box was typed
+        {"box": [500, 500, 10, 10], "revision": 3},  # outside the image
+        {"box": [5, 6, "wide", 80], "revision": 3},
+        {"box": [5, 6], "revision": 3},
+        {"revision": 3},
+        None,
+        [5, 6, 70, 80],
+    ):
+        assert from_value(stale_or_bad, 3, (128, 128)) is None, stale_or_bad
+
+
+@pytest.fixture
+def media(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Every media file the app stores (what ``st.image`` sends the browser), by file id."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    store = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self: MemoryMediaFileStorage, *args: Any, **kwargs: Any) -> str:
+        file_id = store(self, *args, **kwargs)
+        files[file_id] = self.get_file(file_id).content
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    return files
+
+
+def shown(media: dict[str, bytes], url: str) -> np.ndarray:
+    """The pixels of an image the app showed, from its media URL."""
+    return np.asarray(Image.open(io.BytesIO(media[Path(url).stem])).convert("RGB"), dtype=float)
+
+
+def test_erase_mode_draws_the_after_maps_over_the_erased_image(media: dict[str, bytes]) -> None:
+    from gradcam_core import occlude, overlay
+
+    at = pick_sample(start("pages/2_Crop_and_Compare.py"), TAGGED)
+    at.radio(key=state.W_MODE).set_value("erase").run()
+    at.selectbox(key=state.W_FILL).select("black").run()
+    tx, ty, tw, th = MANIFEST[TAGGED]["tag"]
+    x, y, w, h = box = [tx - 2, ty - 2, tw + 4, th + 4]
+    at = crop_to(at, box)
+    at.button(key="pin_After").click().run()
+    panel = ok(at).session_state[state.BOARD][-1]
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    assert panel.heat.shape == (image.height, image.width)
+    # The After side's map of the class it predicts (the one pinned), as the browser got it.
+    url = [im.value[0] for im in at.image if im.captions[0].startswith(f"{panel.class_name} (")][-1]
+    after = shown(media, url)[y : y + h, x : x + w]
+    alpha, cmap = at.slider(key=state.W_ALPHA).value, at.selectbox(key=state.W_CMAP).value
+    on_erased, on_original = (
+        np.asarray(overlay(im, panel.heat, alpha=alpha, colormap=cmap), dtype=float)[y : y + h, x : x + w]
+        for im in (occlude(image, tuple(box), "black"), image)
+    )
+    assert np.abs(after - on_erased).mean() < 4  # JPEG's loss only
+    assert np.abs(after - on_original).mean() > 4 * np.abs(after - on_erased).mean() + 8  # the tag is not drawn
+    # The pinned panel (board, report) is drawn over the erased image too.
+    assert np.array_equal(np.asarray(panel.image), np.asarray(occlude(image, tuple(box), "black")))
 
 
 def shape_box(name: str, grow: float = 0.1) -> list[int]:

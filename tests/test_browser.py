@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import urljoin
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from gradcam_core.demo.model import SAMPLES_DIR
 from tests.browser import ARGS, CHROMIUM, require_browser, screenshot, settle, streamlit_server, watched_page
 
 pytestmark = pytest.mark.browser
 TAGGED = "tagged_circle_called_star.png"
+CROPPER = 'iframe[title="ui.cropper.box_cropper"]'
 
 
 @pytest.fixture
@@ -46,7 +53,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         settle(page)
         screenshot(page, shots / "01_home.png")
 
-        nav("Crop and Compare")
+        nav("Crop & compare")
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
         page.get_by_role("option", name="tagged circle called star").click()
         expect(page.get_by_text("top-1 unchanged: star")).to_be_visible(timeout=60_000)
@@ -55,8 +62,8 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         screenshot(page, shots / "03_crop_before.png")
 
         # Drag the corner nearest the tag in to the shape's box (grown a little): the tag is cut off.
-        frame = page.frame_locator('iframe[title="streamlit_cropper.st_cropper"]')
-        canvas = frame.locator("canvas.upper-canvas")
+        frame = page.frame_locator(CROPPER)
+        canvas = frame.locator("#image")
         canvas.wait_for()
         c = canvas.bounding_box()
         assert c is not None
@@ -75,6 +82,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         summary = page.get_by_text("top-1 changed: star").inner_text()
         assert "→ circle" in summary, summary
         settle(page)
+        CropPage(page, base).after_image()  # the cropped image has replaced the whole one
         no_exception()
         # Both sides show the maps of the class predicted before and the one predicted after.
         for caption in ("star (predicted before)", "circle (predicted after)"):
@@ -166,6 +174,204 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         for chart in ("stVegaLiteChart", "stDataFrame"):  # loaded lazily: wait for them before the picture
             page.locator(f'[data-testid="{chart}"] :is(canvas, svg)').first.wait_for(timeout=60_000)
         screenshot(page, shots / "08_your_model.png")
+        browser.close()
+    assert not external, f"requests left the machine: {external}"
+    assert not errors, errors
+
+
+BOX_CAPTION = re.compile(r"Box: (\d+)×(\d+) at \((\d+), (\d+)\) of (\d+)×(\d+)\.")
+
+
+class CropPage:
+    """The crop box of Crop & compare as a person sees and handles it, measured in image pixels."""
+
+    def __init__(self, page, base: str) -> None:  # type: ignore[no-untyped-def]
+        self.page, self.base = page, base
+        self.frame = page.frame_locator(CROPPER)
+
+    def image_rect(self) -> dict[str, float]:
+        rect = self.frame.locator("#image").bounding_box()
+        assert rect is not None
+        return rect
+
+    def caption(self) -> tuple[int, int, int, int, int, int]:
+        """(x, y, w, h, image width, image height) from the caption under the crop box."""
+        text = self.page.get_by_text(BOX_CAPTION).inner_text()
+        w, h, x, y, width, height = (int(v) for v in BOX_CAPTION.search(text).groups())  # type: ignore[union-attr]
+        return x, y, w, h, width, height
+
+    def size(self) -> tuple[int, int]:
+        return self.caption()[4:]
+
+    def drawn(self) -> tuple[float, float, float, float]:
+        """The box drawn on screen, in image pixels: its painted rectangle over the image's."""
+        img, box = self.image_rect(), self.frame.locator("#box").bounding_box()
+        assert box is not None
+        s = img["width"] / self.size()[0]
+        return (box["x"] - img["x"]) / s, (box["y"] - img["y"]) / s, box["width"] / s, box["height"] / s
+
+    def screen(self, x: float, y: float) -> tuple[float, float]:
+        """The screen point of image pixel coordinates (x, y)."""
+        img = self.image_rect()
+        s = img["width"] / self.size()[0]
+        return img["x"] + x * s, img["y"] + y * s
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float, float, float]:
+        """Press, move in small steps, release (screen points); the box drawn at the release."""
+        self.page.mouse.move(*start)
+        self.page.mouse.down()
+        self.page.mouse.move(*end, steps=15)
+        self.page.mouse.up()
+        return self.drawn()
+
+    def drag_corner(self, corner: str, to: tuple[float, float]) -> tuple[float, float, float, float]:
+        """Grab a corner of the drawn box a pixel inside it, as a person aims, and drop it at image point ``to``."""
+        x, y, w, h = self.drawn()
+        s = self.image_rect()["width"] / self.size()[0]
+        gx = x + (w - 1 / s if "e" in corner else 1 / s)
+        gy = y + (h - 1 / s if "s" in corner else 1 / s)
+        return self.drag(self.screen(gx, gy), self.screen(*to))
+
+    def after_image(self, size: tuple[int, int] | None = None) -> tuple[str, int, int]:
+        """The After image's source and size as the browser decoded it, once it matches its caption (and ``size``)."""
+        found = self.page.wait_for_function(
+            """(want) => {
+                const figure = [...document.querySelectorAll('[data-testid="stImage"]')]
+                    .find(f => f.innerText.includes("After: "));
+                const img = figure && figure.querySelector("img");
+                const size = figure && figure.innerText.match(/After: (\\d+)×(\\d+)/);
+                if (!img || !size || !img.complete) return null;
+                const [w, h] = [Number(size[1]), Number(size[2])];
+                if (want && (want[0] !== w || want[1] !== h)) return null;
+                return img.naturalWidth === w && img.naturalHeight === h ? [img.getAttribute("src"), w, h] : null;
+            }""",
+            arg=list(size) if size else None,
+            timeout=60_000,
+        ).json_value()
+        return str(found[0]), int(found[1]), int(found[2])
+
+    def pixels(self, src: str) -> np.ndarray:
+        data = urllib.request.urlopen(urljoin(self.base + "/", src), timeout=30).read()
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float)
+
+    def fields(self) -> list[int]:
+        return [int(self.page.get_by_role("spinbutton", name=n, exact=True).input_value()) for n in "xywh"]
+
+    def check(self, released: tuple[float, float, float, float], erase: bool = False) -> tuple[int, int, int, int]:
+        """After a drag's rerun: the box did not move, and the caption, fields and After image agree with it."""
+        deadline = time.monotonic() + 60
+        while True:  # the rerun the drag started has drawn its caption
+            caption = self.caption()
+            if all(abs(a - b) <= 2 for a, b in zip(caption[:4], released, strict=True)):
+                break
+            assert time.monotonic() < deadline, f"the caption says {caption[:4]}, the box drawn was {released}"
+            self.page.wait_for_timeout(200)
+        settle(self.page)
+        assert not self.page.locator('[data-testid="stException"]').count()
+        x, y, w, h, width, height = self.caption()
+        _, aw, ah = self.after_image((width, height) if erase else (w, h))  # an erase keeps the whole image
+        drawn = self.drawn()
+        assert all(abs(a - b) < 0.5 for a, b in zip(drawn, released, strict=True)), f"moved {released} -> {drawn}"
+        assert all(abs(a - b) <= 2 for a, b in zip((x, y, w, h), drawn, strict=True)), ((x, y, w, h), drawn)
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height
+        assert erase or (abs(aw - drawn[2]) <= 2 and abs(ah - drawn[3]) <= 2), ((aw, ah), drawn)
+        assert self.fields() == [x, y, w, h]
+        return x, y, w, h
+
+
+def near(box: tuple[float, ...], expected: tuple[float, ...], tol: float = 1.0) -> bool:
+    return all(abs(a - b) <= tol for a, b in zip(box, expected, strict=True))
+
+
+def test_the_crop_box_drawn_is_the_crop_used(tmp_path: Path, shots: Path) -> None:
+    """Drag corners and the middle like a person, in crop and erase mode: the drawn box is the box used."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page, external, errors = watched_page(browser)
+        page.goto(f"{base}/Crop_and_Compare")
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
+        page.get_by_role("option", name="tagged circle called star").click()
+        expect(page.get_by_text("top-1 unchanged: star")).to_be_visible(timeout=60_000)
+        settle(page)
+        crop = CropPage(page, base)
+        assert crop.size() == (128, 128)
+        assert near(crop.drawn(), (0, 0, 128, 128), 0.5)  # the whole image at first
+
+        # The first touch on a corner resizes (it does not move the box); then another corner; then the first again.
+        released = crop.drag_corner("se", (100, 90))
+        assert near(released, (0, 0, 100, 90)), released
+        assert crop.check(released) == (0, 0, 100, 90)
+        released = crop.drag_corner("nw", (20, 15))
+        assert near(released, (20, 15, 80, 75)), released
+        assert crop.check(released) == (20, 15, 80, 75)
+        released = crop.drag_corner("se", (110, 100))
+        assert near(released, (20, 15, 90, 85)), released
+        assert crop.check(released) == (20, 15, 90, 85)
+        # The middle moves it whole; pushed past the image's edge, it stops at the edge.
+        x, y, w, h = crop.drawn()
+        middle = crop.screen(x + w / 2, y + h / 2)
+        released = crop.drag(middle, crop.screen(x + w / 2 + 12, y + h / 2 - 10))
+        assert near(released, (32, 5, 90, 85)), released
+        assert crop.check(released) == (32, 5, 90, 85)
+        x, y, w, h = released
+        released = crop.drag(crop.screen(x + w / 2, y + h / 2), crop.screen(x + w / 2 + 200, y + h / 2 + 200))
+        assert near(released, (38, 43, 90, 85)), released
+        assert crop.check(released) == (38, 43, 90, 85)
+        screenshot(page, tmp_path / "crop.png")
+
+        # Typed numbers move the drawn box; Reset gives the whole image back.
+        for name, value in (("x", "10"), ("w", "60")):
+            field = page.get_by_role("spinbutton", name=name, exact=True)
+            field.fill(value)
+            field.press("Enter")
+            settle(page)
+        expect(page.get_by_text(BOX_CAPTION)).to_contain_text("Box: 60×85 at (10, 43)", timeout=60_000)
+        assert near(crop.drawn(), (10, 43, 60, 85), 0.5), crop.drawn()
+        assert crop.check(crop.drawn()) == (10, 43, 60, 85)
+        released = crop.drag_corner("sw", (4, 120))  # and the typed box drags like a drawn one
+        assert near(released, (4, 43, 66, 77)), released
+        assert crop.check(released) == (4, 43, 66, 77)
+        # Arrow keys move the focused box a pixel a press (one rerun when they stop); Shift resizes it.
+        crop.frame.locator("#box").focus()
+        for key in ("ArrowRight", "ArrowRight", "ArrowUp", "Shift+ArrowLeft"):
+            page.keyboard.press(key)
+        assert near(crop.drawn(), (6, 42, 65, 77), 0.5), crop.drawn()
+        assert crop.check(crop.drawn()) == (6, 42, 65, 77)
+        page.get_by_role("button", name="Reset to whole image").click()
+        expect(page.get_by_text(BOX_CAPTION)).to_contain_text("Box: 128×128 at (0, 0)", timeout=60_000)
+        settle(page)
+        assert near(crop.drawn(), (0, 0, 128, 128), 0.5), crop.drawn()
+
+        # Erase mode: the same box, and what is erased is what is drawn.
+        page.get_by_text("erase", exact=True).click()
+        settle(page)
+        page.locator('[data-testid="stSelectbox"]', has_text="Erase with").click()
+        page.get_by_role("option", name="black").click()
+        settle(page)
+        released = crop.drag_corner("nw", (80, 8))
+        assert near(released, (80, 8, 48, 120)), released
+        released = crop.drag_corner("se", (124, 40))
+        assert near(released, (80, 8, 44, 32)), released
+        assert crop.check(released, erase=True) == (80, 8, 44, 32)
+        x, y, w, h = crop.check(crop.drag(crop.screen(100, 20), crop.screen(96, 24)), erase=True)
+        assert (x, y, w, h) == (76, 12, 44, 32)
+        s = crop.image_rect()["width"] / 128
+        released = crop.drag(crop.screen(x + w / 2, y + h - 1 / s), crop.screen(x + w / 2 + 5, 50))  # an edge
+        assert near(released, (76, 12, 44, 38)), released
+        x, y, w, h = crop.check(released, erase=True)
+        src, _, _ = crop.after_image()
+        before = page.locator('[data-testid="stImage"]', has_text="Before: ").locator("img").get_attribute("src")
+        after, original = crop.pixels(src), crop.pixels(str(before))
+        changed = np.abs(after - original).mean(axis=2) > 12
+        assert changed[y : y + h, x : x + w].mean() > 0.9, changed[y : y + h, x : x + w].mean()  # the box is erased
+        near_box = np.zeros(changed.shape, dtype=bool)
+        near_box[max(0, y - 8) : y + h + 8, max(0, x - 8) : x + w + 8] = True  # JPEG blocks straddle the edge
+        assert changed[~near_box].mean() < 0.01, changed[~near_box].mean()  # ...and nothing else is
+        assert (after[y : y + h, x : x + w] < 24).all(axis=2).mean() > 0.9  # black, as chosen
+        screenshot(page, tmp_path / "erase.png")
         browser.close()
     assert not external, f"requests left the machine: {external}"
     assert not errors, errors
