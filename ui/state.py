@@ -29,6 +29,7 @@ FAITH = "faithfulness"  # (key, (map result, random-map result)): the last faith
 LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
 LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
 LINK_WARNINGS = "link_warnings"  # list[str]: link values that could not be used
+ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation (ui.widgets.page_setup)
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).

@@ -60,9 +60,11 @@ def _route_through_app() -> None:
     that off. A fresh server opened at ``/Explain`` would run the page directly and draw the old
     navigation; this switches the old routing off, as ``st.navigation`` does, and reruns, so that
     app.py routes the same URL to the same page (both name it after the file: same page hash).
+    AppTest sets the old routing again before each run; it is switched off once per session.
     """
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get(state.ROUTED):
         PagesManager.uses_pages_directory = False
+        st.session_state[state.ROUTED] = True  # once a session: a rerun drops the clicks of its run
         st.rerun()
 
 
