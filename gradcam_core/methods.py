@@ -58,21 +58,28 @@ def hirescam(acts: Tensor, grads: Tensor) -> Tensor:
 def eigencam(acts: Tensor, num_classes: int) -> Tensor:
     """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): the activations' first principal component.
 
-    The map is class-independent, so the same map is returned for all ``num_classes`` targets.
-    The activations [C, h·w] of each input are centred per channel before the SVD; the component's
-    sign is chosen so it correlates positively with the summed activation, then rectified.
+    The map is class-agnostic: the same map is returned for all ``num_classes`` targets. The
+    activations [h·w, C] of each input are centred per channel before the SVD. A component's sign
+    is arbitrary, so it is flipped to agree with the mean activation: the component (a direction
+    in channel space) must point the way of the mean activation vector, which is where the
+    uncentred first singular vector of the paper's non-negative activations points. The
+    projection then lights the locations whose activations are strong along it, not the ones
+    that lack them. (Correlating the projection with the channel sum instead, as this function
+    once did, weighs every channel alike, and on EfficientNet-Lite0's blocks lights the background.)
+    A component orthogonal to the mean falls back to that correlation. The map is then rectified.
     """
     n, c, h, w = acts.shape
     out = torch.empty(n, h * w, dtype=acts.dtype, device=acts.device)
     for i in range(n):
         x = acts[i].reshape(c, h * w).T
-        x = x - x.mean(dim=0, keepdim=True)
+        mean = x.mean(dim=0, keepdim=True)
+        x = x - mean
         _, _, vh = torch.linalg.svd(x, full_matrices=False)
         proj = x @ vh[0]
-        total = acts[i].sum(dim=0).flatten()
-        if torch.dot(proj, total - total.mean()) < 0:
-            proj = -proj
-        out[i] = proj
+        agreement = torch.dot(vh[0], mean[0])
+        if agreement == 0:
+            agreement = torch.dot(proj, x.sum(dim=1))
+        out[i] = -proj if agreement < 0 else proj
     return torch.relu(out).reshape(1, n, h, w).expand(num_classes, n, h, w)
 
 

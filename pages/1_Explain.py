@@ -4,8 +4,9 @@ import streamlit as st
 
 from gradcam_core import METHODS, crop
 from ui import board, share, state, widgets
-from ui.compute import explain, faithfulness
+from ui.compute import faithfulness
 from ui.models import display_name
+from ui.slow import explain
 
 page = widgets.image_page("Explain")
 model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
@@ -89,9 +90,11 @@ widgets.show_predictions(exp, cats)
 with st.expander("How faithful is this map?"):
     st.caption(
         "Deletion: the most salient pixels are replaced by the mean colour, step by step; insertion: they are "
-        "put back into a blurred copy. A faithful map makes the class probability fall fast (low deletion AUC) "
-        "and rise fast (high insertion AUC). Average Drop and Increase in Confidence use the image masked by "
-        "the map. A random map of the same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
+        "put back into a blurred copy. A faithful map makes the score fall fast (low deletion AUC) and rise "
+        "fast (high insertion AUC). The score is the class probability for the evidence for a class, the "
+        "probability of not that class for the evidence against it, and p(A) / (p(A) + p(B)) for A rather "
+        "than B. Average Drop and Increase in Confidence use the image masked by the map. A random map of the "
+        "same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
     )
     faith_key = (entry.key, model_name, layer, method, cls, contrast, counterfactual)
     if st.button("Measure faithfulness", key=state.W_FAITH):
@@ -102,6 +105,8 @@ with st.expander("How faithful is this map?"):
             exp.maps[0],
             cls,
             lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"),
+            contrast,
+            counterfactual,
         )
         st.session_state[state.FAITH] = (faith_key, measured)
         bar.empty()

@@ -6,7 +6,8 @@ from streamlit_cropper import st_cropper
 
 from gradcam_core import Box, clamp_box, overlay
 from ui import board, report, state, widgets
-from ui.compute import edited, explain
+from ui.compute import edited
+from ui.slow import explain
 
 DISPLAY_WIDTH = 460  # the cropper's canvas has a fixed pixel size: keep it inside its column
 

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from ui import batch, images, state, widgets
-from ui.compute import explain
 from ui.models import cached_model
+from ui.slow import explain
 
 widgets.page_setup("Misclassifications")
 choice = widgets.sidebar()
