@@ -48,3 +48,14 @@ def test_crop_and_compare_with_scorecam_asks_first() -> None:
     at.selectbox(key=state.W_METHOD).select("scorecam").run()
     assert any("masked forward passes" in i.value for i in ok(at).info)
     assert [b for b in at.button if b.label == "Run Score-CAM"]
+
+
+def test_faithfulness_gives_a_verdict_scored_on_the_view() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    at.radio(key=state.W_VIEW).set_value("against").run()
+    at.button(key=state.W_FAITH).click().run()
+    text = " ".join(m.value for m in ok(at).markdown)
+    assert "Better than a random map on " in text and " of 4 measures" in text
+    assert "Scored on p\\(not star\\)" in text
+    table = at.dataframe[-1].value
+    assert "Average Drop % (lower is better)" in list(table.iloc[:, 0])
