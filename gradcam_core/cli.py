@@ -198,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap).save(args.out / f"{stem}.png")
             maps.append(
                 {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
+                 "explains": METHODS[args.method].target_label(loaded.categories[cls]),
                  "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
                  "map_max": float(raw.max())}
             )  # fmt: skip

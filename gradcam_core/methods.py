@@ -15,9 +15,22 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["METHODS", "Method", "eigencam", "gradcam", "gradcam_plus_plus", "hirescam", "layercam", "xgradcam"]
+__all__ = [
+    "CLASS_AGNOSTIC",
+    "METHODS",
+    "Method",
+    "eigencam",
+    "gradcam",
+    "gradcam_plus_plus",
+    "hirescam",
+    "layercam",
+    "xgradcam",
+]
 
 _EPS = 1e-7
+
+#: What a class-agnostic method's map shows, in place of a class name.
+CLASS_AGNOSTIC = "class-agnostic (first principal component)"
 
 
 def gradcam(acts: Tensor, grads: Tensor) -> Tensor:
@@ -101,6 +114,15 @@ class Method:
     kind: Literal["gradient", "activation", "score"]
     citation: str
     combine: Callable[[Tensor, Tensor], Tensor] | None = None
+
+    @property
+    def class_agnostic(self) -> bool:
+        """Whether the map ignores the class (Eigen-CAM: the same map for every class)."""
+        return self.kind == "activation"
+
+    def target_label(self, class_name: str) -> str:
+        """What this method's map for ``class_name`` shows: the class, or :data:`CLASS_AGNOSTIC`."""
+        return CLASS_AGNOSTIC if self.class_agnostic else class_name
 
 
 #: Every method :func:`gradcam_core.compute_cam` accepts, by name.

@@ -30,7 +30,7 @@ __all__ = ["Progress", "ScoreCamEstimate", "estimate_scorecam", "masked_passes",
 Progress = Callable[[int, int], None]
 
 # Each candidate batch size is timed on at least this many masked images (they are real work).
-_PROBE_IMAGES = 8
+_PROBE_IMAGES = 4
 # Larger candidates are not tried once one is this much slower per image than the best so far.
 _GIVE_UP = 1.5
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from gradcam_core import METHODS, crop
+from gradcam_core.methods import CLASS_AGNOSTIC
 from ui import board, share, state, widgets
 from ui.compute import faithfulness
 from ui.models import display_name
@@ -17,6 +18,8 @@ top = base.top(5)
 controls = st.columns([3, 4])
 with controls[0]:
     cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
+    if METHODS[method].class_agnostic:
+        st.caption(f"{METHODS[method].label} is {CLASS_AGNOSTIC}: its map is the same for every class.")
 with controls[1]:
     alpha, cmap = widgets.display_controls()
 toggles = st.columns([2, 2, 3])
@@ -40,7 +43,7 @@ exp = (
     else explain(entry.key, None, None, model_name, layer, method, (cls,), entry.image, contrast, counterfactual)
 )
 what = {
-    "for": cats[cls],
+    "for": METHODS[method].target_label(cats[cls]),
     "against": f"against {cats[cls]}",
     "contrast": f"{cats[cls]} rather than {cats[contrast or 0]}",
 }

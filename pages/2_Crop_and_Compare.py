@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_cropper import st_cropper
 
-from gradcam_core import Box, clamp_box, overlay
+from gradcam_core import METHODS, Box, clamp_box, overlay
 from ui import board, report, state, widgets
 from ui.compute import edited
 from ui.slow import explain
@@ -101,14 +101,14 @@ for col, title, exp, fulls, shown_image in (
             tag = "predicted before" if c == b_cls else "predicted after"
             maps[k].image(
                 overlay(image, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
-                caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
+                caption=f"{METHODS[method].target_label(cats[c])} ({tag}: {cats[c]}), {exp.probabilities[c]:.2f}",
                 width="stretch",
             )
         widgets.show_warnings(exp)
         shown_cls = b_cls if exp is before else a_cls
         k = pair.index(shown_cls)
         panels[title] = board.make_panel(
-            entry, fulls[k], exp, k, cats[shown_cls], model_name, layer, method,
+            entry, fulls[k], exp, k, METHODS[method].target_label(cats[shown_cls]), model_name, layer, method,
             crop=None if exp is before else tuple(box), erase=None if exp is before else erase,
         )  # fmt: skip
         if st.button(f"Pin {title.lower()} to board", key=f"pin_{title}"):

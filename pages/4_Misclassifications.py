@@ -3,6 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from gradcam_core import METHODS
+from gradcam_core.methods import CLASS_AGNOSTIC
 from ui import batch, images, state, widgets
 from ui.models import cached_model
 from ui.slow import explain
@@ -109,7 +111,8 @@ for k, c in enumerate(pair):
     role = "predicted" if k == 0 else "true"
     cols[k + 1].image(
         widgets.overlay_full(entry.image, exp, k, None, alpha, cmap, vmax),
-        caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})",
+        caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})"
+        + (f" · map {CLASS_AGNOSTIC}" if METHODS[run.method].class_agnostic else ""),
         width="stretch",
     )
 if st.button("Open in Crop & compare"):

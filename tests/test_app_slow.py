@@ -59,3 +59,12 @@ def test_faithfulness_gives_a_verdict_scored_on_the_view() -> None:
     assert "Scored on p\\(not star\\)" in text
     table = at.dataframe[-1].value
     assert "Average Drop % (lower is better)" in list(table.iloc[:, 0])
+
+
+def test_eigencam_is_labelled_class_agnostic() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), TAGGED)
+    at.selectbox(key=state.W_METHOD).select("eigencam").run()
+    captions = [c.value for c in ok(at).caption]
+    assert any("Eigen-CAM is class-agnostic (first principal component)" in c for c in captions), captions
+    assert any(c.endswith("· **class-agnostic (first principal component)**") for c in captions), captions
+    assert at.image[2].captions == ["Eigen-CAM overlay: class-agnostic (first principal component)"]

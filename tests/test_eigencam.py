@@ -40,3 +40,19 @@ def test_efficientnet_lite0_eigencam_lights_what_gradcam_lights(shared_images: P
     eigen = compute_cam(loaded.model, x, "_blocks.15", method="eigencam").maps[0, 0].flatten()
     correlation = float(torch.corrcoef(torch.stack([eigen, grad]))[0, 1])
     assert correlation > 0.5, correlation
+
+
+def test_cli_manifest_says_eigencam_maps_are_class_agnostic(tmp_path: Path) -> None:
+    import json
+
+    from gradcam_core.cli import main
+    from gradcam_core.demo.model import SAMPLES_DIR
+
+    out = tmp_path / "out"
+    args = ["explain", str(SAMPLES_DIR / "cross.png"), "--model", "shapes-demo", "--classes", "0,1"]
+    assert main([*args, "--method", "eigencam", "--out", str(out)]) == 0
+    maps = json.loads((out / "manifest.json").read_text())["items"][0]["maps"]
+    assert [m["explains"] for m in maps] == ["class-agnostic (first principal component)"] * 2
+    assert main([*args, "--out", str(tmp_path / "grad")]) == 0
+    grad = json.loads((tmp_path / "grad" / "manifest.json").read_text())["items"][0]["maps"]
+    assert [m["explains"] for m in grad] == [m["name"] for m in grad]
