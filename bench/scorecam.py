@@ -1,6 +1,6 @@
 """Score-CAM's speed against the plain forward passes it cannot avoid, and against the old implementation.
 
-    python -m bench.scorecam [--models resnet18,efficientnet] [--no-old] [--sample 64]
+    python -m bench.scorecam [--models resnet18,efficientnet] [--no-old] [--sample 64] [--threads N]
 
 For each model (eager, one 224 × 224 image) it prints:
 
@@ -108,7 +108,10 @@ def main() -> None:
     parser.add_argument("--models", default="resnet18,efficientnet")
     parser.add_argument("--no-old", action="store_true", help="skip the old implementation (slow)")
     parser.add_argument("--sample", type=int, default=64, help="images timed per candidate batch size")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     x = _input()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; input {tuple(x.shape)}")
     for name in args.models.split(","):
