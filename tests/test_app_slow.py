@@ -68,3 +68,11 @@ def test_eigencam_is_labelled_class_agnostic() -> None:
     assert any("Eigen-CAM is class-agnostic (first principal component)" in c for c in captions), captions
     assert any(c.endswith("· **class-agnostic (first principal component)**") for c in captions), captions
     assert at.image[2].captions == ["Eigen-CAM overlay: class-agnostic (first principal component)"]
+
+
+def test_misclassifications_with_scorecam_says_what_each_image_costs() -> None:
+    at = start("pages/4_Misclassifications.py")
+    at.selectbox(key=state.W_METHOD).select("scorecam").run()
+    assert any("masked forward passes per image" in i.value for i in ok(at).info)
+    at.selectbox(key=state.W_METHOD).select("gradcam").run()
+    assert not any("masked forward passes" in i.value for i in ok(at).info)
