@@ -14,8 +14,9 @@ from gradcam_core.blocked_mm import BackwardMatmul
 from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layers import _require_eval, resolve_layer
 from gradcam_core.layout import Layout, spatial_layout
+from gradcam_core.logits import find_logits
 from gradcam_core.methods import METHODS, eigencam
-from gradcam_core.scorecam import scorecam
+from gradcam_core.scorecam import Progress, scorecam
 from gradcam_core.torchscript import ScriptedModel
 
 __all__ = ["CamResult", "compute_cam", "find_logits"]
@@ -136,6 +137,7 @@ def compute_cam(
     contrast: Classes = None,
     counterfactual: bool = False,
     batch_size: int = 32,
+    progress: Progress | None = None,
 ) -> CamResult:
     """Explain a batch of images with a class activation map at one layer.
 
@@ -157,7 +159,10 @@ def compute_cam(
             explains the logit difference ``logit[A] - logit[B]`` (gradient methods only).
         counterfactual: explain where the evidence argues *against* each class, by negating the
             gradients (the Grad-CAM paper's counterfactual explanations; gradient methods only).
-        batch_size: masked images per forward pass, for Score-CAM.
+        batch_size: the most masked images per forward pass, for Score-CAM (it times smaller
+            batches too and keeps the fastest).
+        progress: for Score-CAM, called as ``progress(done, total)`` with the masked passes done;
+            it may raise to stop the run (see :func:`gradcam_core.scorecam.scorecam`).
 
     Returns:
         A :class:`CamResult` on the CPU.
@@ -220,7 +225,7 @@ def compute_cam(
                 )
             maps = spec.combine(acts, grads)
         elif spec.kind == "score":
-            maps = scorecam(model, x, acts, targets, batch_size)
+            maps = scorecam(model, x, acts, targets, batch_size, progress)
         else:
             maps = eigencam(acts, targets.shape[1])
         scores = logits.detach().float().cpu()
@@ -266,34 +271,6 @@ def _forward(model: nn.Module, x: Tensor, layer: str, module: nn.Module, fast: b
             return capture, model(x)
         finally:
             capture.release()
-
-
-def find_logits(output: Any, n: int) -> Tensor:
-    """The logits [N, num_classes] in a model's output.
-
-    That is the output itself, the first such tensor of a tuple (as with auxiliary outputs), or a
-    dict's ``"logits"`` or ``"out"`` entry.
-    """
-
-    def fits(t: Any) -> bool:
-        return isinstance(t, Tensor) and t.dim() == 2 and t.shape[0] == n
-
-    if fits(output):
-        return output
-    if isinstance(output, (tuple, list)):
-        for item in output:
-            if fits(item):
-                return item
-    if isinstance(output, dict):
-        for key in ("logits", "out"):
-            if fits(output.get(key)):
-                return output[key]
-        raise ValueError(
-            f"the model returns a dict with keys {', '.join(map(str, output))} and none is 'logits' [N, "
-            "num_classes]: wrap the model so that it returns the logits tensor"
-        )
-    shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-    raise ValueError(f"the model must return logits [N, num_classes], got {shape}: wrap it so that it does")
 
 
 def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:

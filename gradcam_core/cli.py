@@ -23,6 +23,7 @@ from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
 from gradcam_core.labels import parse_labels
 from gradcam_core.layers import resolve_layer
+from gradcam_core.logits import model_logits
 from gradcam_core.methods import METHODS
 from gradcam_core.models import LoadedModel, from_torchscript, list_models, load_model
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = loaded.preprocess(part)[None]
         if fixed is None and k > 1:  # the top-k classes must be known before the maps are made
             with torch.no_grad():
-                scores = loaded.model(x.to(model_device(loaded.model)))[0].cpu()
+                scores = model_logits(loaded.model, x.to(model_device(loaded.model)))[0].cpu()
             result = compute_cam(loaded.model, x, layer, classes=scores.topk(k).indices.tolist(), method=args.method)
         else:  # top-1 or given classes: the map's own forward pass gives the probabilities too
             result = compute_cam(loaded.model, x, layer, classes=fixed, method=args.method)
@@ -197,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap).save(args.out / f"{stem}.png")
             maps.append(
                 {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
+                 "explains": METHODS[args.method].target_label(loaded.categories[cls]),
                  "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
                  "map_max": float(raw.max())}
             )  # fmt: skip

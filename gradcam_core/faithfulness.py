@@ -11,21 +11,26 @@ Peers differ on the details, so the protocol here is exact:
   ``round(i/S · P)`` of the P pixels are set to the zero baseline, all channels at once.
   **Insertion** starts from ``x`` blurred (Gaussian, sigma = 1/25 of the input's shorter side,
   computed in tensor space) and puts the top pixels of ``x`` back in the same order.
-* **Score.** The softmax probability of the class after each step; the AUC is the trapezoid
-  rule over the fraction changed, in [0, 1]. Lower deletion AUC and higher insertion AUC mean a
-  more faithful map.
+* **Score.** What the map claims to explain, after each step; the AUC is the trapezoid rule over
+  the fraction changed, in [0, 1]. Lower deletion AUC and higher insertion AUC mean a more
+  faithful map. The score depends on the view (see :func:`target_score`): for a map of the
+  evidence *for* class c it is p(c); for the evidence *against* c it is 1 − p(c), the
+  probability of "not c", since deleting the evidence against c should raise p(c); for "A
+  rather than B" it is p(A) / (p(A) + p(B)) = sigmoid(logit A − logit B), which deleting the
+  evidence for A over B should lower.
 * **Average Drop / Increase in Confidence** (Chattopadhyay et al., Grad-CAM++, WACV 2018): the
   explanation map is ``E = x ⊙ M`` with M the upsampled map divided by its maximum, in the
   normalised space (masked pixels go to the mean colour; the paper masks the raw image towards
-  black). With Y the class probability on ``x`` and O on ``E``: drop = max(0, Y − O) / Y · 100 %;
+  black). With Y the score on ``x`` and O on ``E``: drop = max(0, Y − O) / Y · 100 %;
   increase is O > Y.
 * **Chance.** :func:`random_map` gives a seeded uniform random map of the same size, to be run
-  through the same protocol as a baseline.
+  through the same protocol as a baseline; :func:`verdict` says on how many of the four
+  measures the map beats it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,22 +38,74 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gradcam_core.logits import model_logits
+
 __all__ = [
     "Curves",
     "Faithfulness",
     "Progress",
+    "Score",
     "confidence_change",
     "deletion_insertion",
     "evaluate_map",
     "random_map",
+    "target_score",
+    "verdict",
 ]
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class Score:
+    """The number a map's faithfulness is measured on, computed from a batch of logits.
+
+    Attributes:
+        of: logits [B, num_classes] -> scores [B] in [0, 1].
+        label: what the score is, in words, e.g. ``"p(not cat)"``.
+    """
+
+    of: Callable[[Tensor], Tensor]
+    label: str
+
+
+def target_score(
+    cls: int, contrast: int | None = None, counterfactual: bool = False, names: Sequence[str] | None = None
+) -> Score:
+    """The score that makes "lower deletion AUC, higher insertion AUC is better" true for a map's view.
+
+    Args:
+        cls: the explained class c (A for a contrast).
+        contrast: B, for a map of "A rather than B".
+        counterfactual: the map shows the evidence against c.
+        names: the class names, for the label (default ``class c``).
+
+    Returns:
+        p(c) for the evidence for c; 1 − p(c) against c; p(A) / (p(A) + p(B)) for A rather than B.
+
+    Raises:
+        ValueError: both a contrast and counterfactual, or a class contrasted with itself.
+    """
+
+    def called(i: int) -> str:
+        return names[i] if names is not None and 0 <= i < len(names) else f"class {i}"
+
+    what = called(cls)
+    if contrast is not None:
+        if counterfactual:
+            raise ValueError("a map is either against a class or a contrast of two, not both")
+        if contrast == cls:
+            raise ValueError("a class cannot be contrasted with itself: pick a different class B")
+        other = called(contrast)
+        return Score(lambda z: torch.sigmoid(z[:, cls] - z[:, contrast]), f"p({what}) / (p({what}) + p({other}))")
+    if counterfactual:
+        return Score(lambda z: 1 - torch.softmax(z, dim=1)[:, cls], f"p(not {what})")
+    return Score(lambda z: torch.softmax(z, dim=1)[:, cls], f"p({what})")
+
+
+@dataclass(frozen=True)
 class Curves:
-    """Class probability against the fraction of pixels deleted or inserted."""
+    """The score (the class probability, or the view's :class:`Score`) against the fraction of pixels changed."""
 
     fractions: np.ndarray
     deletion: np.ndarray
@@ -59,11 +116,12 @@ class Curves:
 
 @dataclass(frozen=True)
 class Faithfulness:
-    """All the numbers for one image × map × class."""
+    """All the numbers for one image × map × class, and the score they were measured on."""
 
     curves: Curves
     average_drop: float
     increase: bool
+    score: str = "class probability"
 
 
 def random_map(shape: tuple[int, int], seed: int = 0) -> Tensor:
@@ -75,12 +133,16 @@ def _upsampled(saliency: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(saliency[None, None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
 
 
-def _probabilities(model: nn.Module, batch: Tensor, cls: int, batch_size: int) -> list[float]:
+def _scores(model: nn.Module, batch: Tensor, score: Score, batch_size: int) -> list[float]:
     out: list[float] = []
     with torch.no_grad():
         for i in range(0, batch.shape[0], batch_size):
-            out.extend(torch.softmax(model(batch[i : i + batch_size]), dim=1)[:, cls].tolist())
+            out.extend(score.of(model_logits(model, batch[i : i + batch_size]).float()).tolist())
     return out
+
+
+def _score(cls: int | Score) -> Score:
+    return cls if isinstance(cls, Score) else target_score(cls)
 
 
 def _blurred(x: Tensor) -> Tensor:
@@ -99,12 +161,15 @@ def deletion_insertion(
     model: nn.Module,
     x: Tensor,
     saliency: Tensor,
-    cls: int,
+    cls: int | Score,
     steps: int = 32,
     batch_size: int = 16,
     progress: Progress | None = None,
 ) -> Curves:
-    """The deletion and insertion curves of ``saliency`` for class ``cls`` on the input ``x`` [1, C, H, W]."""
+    """The deletion and insertion curves of ``saliency`` on the input ``x`` [1, C, H, W].
+
+    ``cls`` is a class index (scored on its probability) or a :class:`Score` (see :func:`target_score`).
+    """
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"`x` must be one preprocessed image [1, C, H, W], got {tuple(x.shape)}")
     x = x.detach()
@@ -123,7 +188,7 @@ def deletion_insertion(
         inserted.append(blurred * (1 - mask) + x * mask)
     scores = []
     for k, batch in enumerate((torch.cat(deleted), torch.cat(inserted))):
-        scores.append(np.array(_probabilities(model, batch, cls, batch_size)))
+        scores.append(np.array(_scores(model, batch, _score(cls), batch_size)))
         if progress:
             progress(k + 1, 2)
     fractions = np.array(counts, dtype=float) / pixels
@@ -136,19 +201,40 @@ def deletion_insertion(
     )
 
 
-def confidence_change(model: nn.Module, x: Tensor, saliency: Tensor, cls: int) -> tuple[float, bool]:
-    """Average Drop (in %) and Increase in Confidence for one image, map and class."""
+def confidence_change(model: nn.Module, x: Tensor, saliency: Tensor, cls: int | Score) -> tuple[float, bool]:
+    """Average Drop (in %) and Increase in Confidence for one image, map and class (or :class:`Score`)."""
     up = _upsampled(saliency.detach().cpu(), tuple(x.shape[-2:])).to(x.device)
     top = float(up.max())
     mask = up / top if top > 0 else torch.zeros_like(up)
-    y, o = _probabilities(model, torch.cat([x.detach(), x.detach() * mask]), cls, 2)
+    y, o = _scores(model, torch.cat([x.detach(), x.detach() * mask]), _score(cls), 2)
     return max(0.0, y - o) / y * 100 if y > 0 else 0.0, o > y
 
 
 def evaluate_map(
-    model: nn.Module, x: Tensor, saliency: Tensor, cls: int, steps: int = 32, progress: Progress | None = None
+    model: nn.Module, x: Tensor, saliency: Tensor, cls: int | Score, steps: int = 32, progress: Progress | None = None
 ) -> Faithfulness:
-    """Every faithfulness number for ``saliency`` (see the module docstring for the protocol)."""
-    curves = deletion_insertion(model, x, saliency, cls, steps, progress=progress)
-    drop, increase = confidence_change(model, x, saliency, cls)
-    return Faithfulness(curves, drop, increase)
+    """Every faithfulness number for ``saliency`` (see the module docstring for the protocol).
+
+    ``cls`` is a class index, scored on its probability, or the :class:`Score` of the map's view.
+    """
+    score = _score(cls)
+    curves = deletion_insertion(model, x, saliency, score, steps, progress=progress)
+    drop, increase = confidence_change(model, x, saliency, score)
+    return Faithfulness(curves, drop, increase, score.label)
+
+
+def verdict(cam: Faithfulness, chance: Faithfulness) -> str:
+    """One line: on how many of the four measures ``cam`` beats the random map ``chance``.
+
+    Better means a lower deletion AUC, a higher insertion AUC, a lower Average Drop, and an
+    Increase in Confidence where the random map has none. Ties are not better.
+    """
+    wins = {
+        "deletion": cam.curves.deletion_auc < chance.curves.deletion_auc,
+        "insertion": cam.curves.insertion_auc > chance.curves.insertion_auc,
+        "Average Drop": cam.average_drop < chance.average_drop,
+        "Increase": cam.increase and not chance.increase,
+    }
+    won = [name for name, better in wins.items() if better]
+    which = f" ({', '.join(won)})" if 0 < len(won) < len(wins) else ""
+    return f"Better than a random map on {len(won)} of {len(wins)} measures{which}."

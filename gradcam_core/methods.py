@@ -15,9 +15,22 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["METHODS", "Method", "eigencam", "gradcam", "gradcam_plus_plus", "hirescam", "layercam", "xgradcam"]
+__all__ = [
+    "CLASS_AGNOSTIC",
+    "METHODS",
+    "Method",
+    "eigencam",
+    "gradcam",
+    "gradcam_plus_plus",
+    "hirescam",
+    "layercam",
+    "xgradcam",
+]
 
 _EPS = 1e-7
+
+#: What a class-agnostic method's map shows, in place of a class name.
+CLASS_AGNOSTIC = "class-agnostic (first principal component)"
 
 
 def gradcam(acts: Tensor, grads: Tensor) -> Tensor:
@@ -58,21 +71,28 @@ def hirescam(acts: Tensor, grads: Tensor) -> Tensor:
 def eigencam(acts: Tensor, num_classes: int) -> Tensor:
     """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): the activations' first principal component.
 
-    The map is class-independent, so the same map is returned for all ``num_classes`` targets.
-    The activations [C, h·w] of each input are centred per channel before the SVD; the component's
-    sign is chosen so it correlates positively with the summed activation, then rectified.
+    The map is class-agnostic: the same map is returned for all ``num_classes`` targets. The
+    activations [h·w, C] of each input are centred per channel before the SVD. A component's sign
+    is arbitrary, so it is flipped to agree with the mean activation: the component (a direction
+    in channel space) must point the way of the mean activation vector, which is where the
+    uncentred first singular vector of the paper's non-negative activations points. The
+    projection then lights the locations whose activations are strong along it, not the ones
+    that lack them. (Correlating the projection with the channel sum instead, as this function
+    once did, weighs every channel alike, and on EfficientNet-Lite0's blocks lights the background.)
+    A component orthogonal to the mean falls back to that correlation. The map is then rectified.
     """
     n, c, h, w = acts.shape
     out = torch.empty(n, h * w, dtype=acts.dtype, device=acts.device)
     for i in range(n):
         x = acts[i].reshape(c, h * w).T
-        x = x - x.mean(dim=0, keepdim=True)
+        mean = x.mean(dim=0, keepdim=True)
+        x = x - mean
         _, _, vh = torch.linalg.svd(x, full_matrices=False)
         proj = x @ vh[0]
-        total = acts[i].sum(dim=0).flatten()
-        if torch.dot(proj, total - total.mean()) < 0:
-            proj = -proj
-        out[i] = proj
+        agreement = torch.dot(vh[0], mean[0])
+        if agreement == 0:
+            agreement = torch.dot(proj, x.sum(dim=1))
+        out[i] = -proj if agreement < 0 else proj
     return torch.relu(out).reshape(1, n, h, w).expand(num_classes, n, h, w)
 
 
@@ -94,6 +114,15 @@ class Method:
     kind: Literal["gradient", "activation", "score"]
     citation: str
     combine: Callable[[Tensor, Tensor], Tensor] | None = None
+
+    @property
+    def class_agnostic(self) -> bool:
+        """Whether the map ignores the class (Eigen-CAM: the same map for every class)."""
+        return self.kind == "activation"
+
+    def target_label(self, class_name: str) -> str:
+        """What this method's map for ``class_name`` shows: the class, or :data:`CLASS_AGNOSTIC`."""
+        return CLASS_AGNOSTIC if self.class_agnostic else class_name
 
 
 #: Every method :func:`gradcam_core.compute_cam` accepts, by name.

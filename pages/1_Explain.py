@@ -3,9 +3,11 @@
 import streamlit as st
 
 from gradcam_core import METHODS, crop
+from gradcam_core.methods import CLASS_AGNOSTIC
 from ui import board, share, state, widgets
-from ui.compute import explain, faithfulness
+from ui.compute import faithfulness
 from ui.models import display_name
+from ui.slow import explain
 
 page = widgets.image_page("Explain")
 model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
@@ -16,6 +18,8 @@ top = base.top(5)
 controls = st.columns([3, 4])
 with controls[0]:
     cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
+    if METHODS[method].class_agnostic:
+        st.caption(f"{METHODS[method].label} is {CLASS_AGNOSTIC}: its map is the same for every class.")
 with controls[1]:
     alpha, cmap = widgets.display_controls()
 toggles = st.columns([2, 2, 3])
@@ -40,7 +44,7 @@ exp = (
     else explain(entry.key, None, None, model_name, layer, method, (cls,), entry.image, contrast, counterfactual)
 )
 what = {
-    "for": cats[cls],
+    "for": METHODS[method].target_label(cats[cls]),
     "against": f"against {cats[cls]}",
     "contrast": f"{cats[cls]} rather than {cats[contrast or 0]}",
 }
@@ -92,9 +96,11 @@ widgets.show_predictions(exp, cats)
 with st.expander("How faithful is this map?"):
     st.caption(
         "Deletion: the most salient pixels are replaced by the mean colour, step by step; insertion: they are "
-        "put back into a blurred copy. A faithful map makes the class probability fall fast (low deletion AUC) "
-        "and rise fast (high insertion AUC). Average Drop and Increase in Confidence use the image masked by "
-        "the map. A random map of the same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
+        "put back into a blurred copy. A faithful map makes the score fall fast (low deletion AUC) and rise "
+        "fast (high insertion AUC). The score is the class probability for the evidence for a class, the "
+        "probability of not that class for the evidence against it, and p(A) / (p(A) + p(B)) for A rather "
+        "than B. Average Drop and Increase in Confidence use the image masked by the map. A random map of the "
+        "same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
     )
     faith_key = (entry.key, model_name, layer, method, cls, contrast, counterfactual)
     if st.button("Measure faithfulness", key=state.W_FAITH):
@@ -105,6 +111,8 @@ with st.expander("How faithful is this map?"):
             exp.maps[0],
             cls,
             lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"),
+            contrast,
+            counterfactual,
         )
         st.session_state[state.FAITH] = (faith_key, measured)
         bar.empty()

@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from gradcam_core import overlay
+from gradcam_core import METHODS, overlay
 from ui import board, cropper, report, state, widgets
-from ui.compute import edited, explain
+from ui.compute import edited
+from ui.slow import explain
 
 DISPLAY_WIDTH = 460  # the crop box's picture, in CSS pixels (it shrinks to fit a narrower column)
 
@@ -96,14 +97,14 @@ for col, title, exp, fulls, shown_image, seen in (
             tag = "predicted before" if c == b_cls else "predicted after"
             maps[k].image(
                 overlay(seen, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
-                caption=f"{cats[c]} ({tag}), {exp.probabilities[c]:.2f}",
+                caption=f"{METHODS[method].target_label(cats[c])} ({tag}: {cats[c]}), {exp.probabilities[c]:.2f}",
                 width="stretch",
             )
         widgets.show_warnings(exp)
         shown_cls = b_cls if exp is before else a_cls
         k = pair.index(shown_cls)
         panel = board.make_panel(
-            entry, fulls[k], exp, k, cats[shown_cls], model_name, layer, method,
+            entry, fulls[k], exp, k, METHODS[method].target_label(cats[shown_cls]), model_name, layer, method,
             crop=None if exp is before else tuple(box), erase=None if exp is before else erase,
         )  # fmt: skip
         if seen is not image:  # the board and the report draw the map over the erased image too

@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from ui import batch, images, state, widgets
-from ui.compute import explain
+from gradcam_core import METHODS
+from gradcam_core.methods import CLASS_AGNOSTIC
+from ui import batch, images, slow, state, widgets
 from ui.models import cached_model, display_name
+from ui.slow import explain
 
 widgets.page_setup("Misclassifications")
 choice = widgets.sidebar()
@@ -32,12 +34,14 @@ files = up[0].file_uploader(
 labels_file = up[1].file_uploader(
     "Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV, max_upload_size=widgets.MAX_IMAGE_MB
 )
+slow.batch_notice(method, model_name, layer)
 if st.button("Run batch", type="primary", disabled=not files):
     cats = loaded.categories
     csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)
     for problem in problems:
         st.warning(f"Labels CSV {widgets.plain_text(problem)}")
     bar = st.progress(0.0, text="Starting…")
+    st.button("Cancel", key=state.W_SLOW_CANCEL)  # a click reruns the page, which stops the batch
 
     def report(done: int, total: int, name: str) -> None:
         bar.progress(done / max(total, 1), text=f"{done} of {total} images" + (f": {name}" if name else ""))
@@ -137,7 +141,8 @@ for k, c in enumerate(pair):
     role = "predicted" if k == 0 else "true"
     cols[k + 1].image(
         widgets.overlay_full(entry.image, exp, k, None, alpha, cmap, vmax),
-        caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})",
+        caption=f"{role}: {cats[c]} ({exp.probabilities[c]:.1%})"
+        + (f" · map {CLASS_AGNOSTIC}" if METHODS[run.method].class_agnostic else ""),
         width="stretch",
     )
 widgets.region_legend(exp, entry.image.size)

@@ -58,11 +58,11 @@ def reference_map(model: TinyNet, x: torch.Tensor, cut: int, method: str, cls: i
                     out += prob * a[k]
     elif method == "eigencam":
         mat = a.reshape(channels, h * w).T.numpy().astype(np.float64)
-        mat = mat - mat.mean(axis=0)
+        mean = mat.mean(axis=0)
+        mat = mat - mean
         _, _, vt = np.linalg.svd(mat, full_matrices=False)
         proj = mat @ vt[0]
-        total = a.sum(0).flatten().numpy()
-        if proj @ (total - total.mean()) < 0:
+        if vt[0] @ mean < 0:  # the component agrees with the mean activation vector
             proj = -proj
         out = torch.from_numpy(proj.reshape(h, w)).float()
     return out.clamp(min=0)

@@ -9,6 +9,7 @@ runs the model again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import numpy as np
 import streamlit as st
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 
 from gradcam_core import Box, compute_cam, crop, occlude
-from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map
+from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map, target_score
 from ui.models import cached_model
 
 
@@ -53,15 +54,36 @@ def edited(image: Image.Image, box: tuple[int, int, int, int] | None, erase: str
 
 
 def faithfulness(
-    model_name: str, image: Image.Image, saliency: np.ndarray, cls: int, progress: Progress
+    model_name: str,
+    image: Image.Image,
+    saliency: np.ndarray,
+    cls: int,
+    progress: Progress,
+    contrast: int | None = None,
+    counterfactual: bool = False,
 ) -> tuple[Faithfulness, Faithfulness]:
-    """Faithfulness of ``saliency`` for ``cls`` on ``image``, and of a random map of the same size."""
+    """Faithfulness of ``saliency`` on ``image``, and of a random map of the same size.
+
+    Scored on what the map's view claims (see :func:`gradcam_core.faithfulness.target_score`):
+    p(cls) for the evidence for ``cls``, p(not cls) against it, p(cls) / (p(cls) + p(contrast))
+    for ``cls`` rather than ``contrast``.
+    """
     loaded = cached_model(model_name)
     x = loaded.preprocess(image)[None]
     chance = random_map(saliency.shape, seed=0)
-    cam = evaluate_map(loaded.model, x, torch.from_numpy(saliency), cls, progress=lambda d, _t: progress(d, 4))
-    base = evaluate_map(loaded.model, x, chance, cls, progress=lambda d, _t: progress(2 + d, 4))
+    score = target_score(cls, contrast, counterfactual, loaded.categories)
+    cam = evaluate_map(loaded.model, x, torch.from_numpy(saliency), score, progress=lambda d, _t: progress(d, 4))
+    base = evaluate_map(loaded.model, x, chance, score, progress=lambda d, _t: progress(2 + d, 4))
     return cam, base
+
+
+def engine_error(exc: ValueError, layer: str, method: str) -> NoReturn:
+    """Show an engine ``ValueError`` as a message saying what to change, and stop the page (never a traceback)."""
+    st.error(
+        f"This image cannot be explained with layer `{layer}` and {method}: {exc}.\n\n"
+        "Try another target layer or method in the sidebar, or another model."
+    )
+    st.stop()
 
 
 def explain(
@@ -75,22 +97,57 @@ def explain(
     _image: Image.Image,
     contrast: int | None = None,
     counterfactual: bool = False,
+    **cache: Any,
 ) -> Explanation:
     """:func:`explain_cached`, for a page.
 
-    An engine ``ValueError`` (an unusable layer, class, method or model output) is shown as a
-    message saying what to change, and the page stops there: never a raw exception box.
+    An engine ``ValueError`` (an unusable layer, class, method or model output) becomes a message
+    (see :func:`engine_error`). ``cache`` passes ``_result`` and ``_cached_only`` on (see :mod:`ui.slow`).
     """
     try:
         return explain_cached(
-            image_key, box, erase, model_name, layer, method, classes, _image, contrast, counterfactual
+            image_key, box, erase, model_name, layer, method, classes, _image, contrast, counterfactual, **cache
         )
     except ValueError as exc:
-        st.error(
-            f"This image cannot be explained with layer `{layer}` and {method}: {exc}.\n\n"
-            "Try another target layer or method in the sidebar, or another model."
-        )
-        st.stop()
+        engine_error(exc, layer, method)
+
+
+class NotCachedError(LookupError):
+    """:func:`explain` was asked for a cached result only, and there is none."""
+
+
+def explanation(
+    model_name: str,
+    image: Image.Image,
+    layer: str,
+    method: str,
+    classes: tuple[int, ...] | None,
+    contrast: int | None = None,
+    counterfactual: bool = False,
+    progress: Progress | None = None,
+) -> Explanation:
+    """Explain ``image`` as it is (already cropped or erased), uncached; ``progress`` follows Score-CAM's passes."""
+    loaded = cached_model(model_name)
+    x = loaded.preprocess(image)[None]
+    result = compute_cam(
+        loaded.model,
+        x,
+        layer,
+        classes=None if classes is None else list(classes),
+        method=method,
+        contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
+        counterfactual=counterfactual,
+        progress=progress,
+    )
+    probs = torch.softmax(result.logits[0], dim=0).numpy()
+    return Explanation(
+        maps=result.maps[0].numpy(),
+        classes=tuple(int(c) for c in result.classes[0]),
+        probabilities=probs,
+        logits=result.logits[0].numpy(),
+        region=loaded.input_region(image.size),
+        warnings=result.warnings,
+    )
 
 
 # Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.
@@ -106,31 +163,21 @@ def explain_cached(
     _image: Image.Image,
     contrast: int | None = None,
     counterfactual: bool = False,
+    _result: Explanation | None = None,
+    _cached_only: bool = False,
 ) -> Explanation:
     """Explain ``_image`` (identified by ``image_key``), cropped to ``box`` or with ``box`` erased.
 
     ``classes=None`` explains the top-1 class. ``erase`` is a fill (``"blur"``, ``"mean"``,
     ``"black"``) to occlude ``box`` instead of cropping to it. ``contrast`` explains "why each
     class rather than this one"; ``counterfactual`` shows the evidence against each class.
+
+    For slow methods (see :mod:`ui.slow`), which run outside the cache so that their progress can
+    be shown: ``_cached_only`` raises :class:`NotCachedError` rather than compute, and ``_result``
+    stores an explanation computed elsewhere under these arguments. Neither is part of the key.
     """
-    loaded = cached_model(model_name)
-    image = edited(_image, box, erase)
-    x = loaded.preprocess(image)[None]
-    result = compute_cam(
-        loaded.model,
-        x,
-        layer,
-        classes=None if classes is None else list(classes),
-        method=method,
-        contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
-        counterfactual=counterfactual,
-    )
-    probs = torch.softmax(result.logits[0], dim=0).numpy()
-    return Explanation(
-        maps=result.maps[0].numpy(),
-        classes=tuple(int(c) for c in result.classes[0]),
-        probabilities=probs,
-        logits=result.logits[0].numpy(),
-        region=loaded.input_region(image.size),
-        warnings=result.warnings,
-    )
+    if _result is not None:
+        return _result
+    if _cached_only:
+        raise NotCachedError(image_key)
+    return explanation(model_name, edited(_image, box, erase), layer, method, classes, contrast, counterfactual)

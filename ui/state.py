@@ -99,3 +99,9 @@ def setting(key: str, default: Any = None) -> Any:
 def remember(key: str, value: Any) -> None:
     """Persist a choice across pages."""
     get(SETTINGS, {})[key] = value
+
+
+# Slow methods (Score-CAM): see ui/slow.py.
+SLOW_RUNNING = "slow_running"  # str | None: the explain call whose slow run started and has not finished
+W_SLOW_RUN = "w_slow_run"  # prefix of the "Run Score-CAM" buttons
+W_SLOW_CANCEL = "w_slow_cancel"  # prefix of the "Cancel" buttons

@@ -26,7 +26,7 @@ from gradcam_core import (
     paste_map,
 )
 from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.faithfulness import Faithfulness
+from gradcam_core.faithfulness import Faithfulness, verdict
 from gradcam_core.labels import parse_labels
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
@@ -446,7 +446,8 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
 
 
 def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
-    """Curves of the map and of the random baseline, and the summary numbers beside each other."""
+    """Curves of the map and of the random baseline, the summary numbers beside each other, and a verdict."""
+    st.markdown(f"**{verdict(cam, chance)}** Scored on {plain_text(cam.score)}.")
     curves = pd.DataFrame(
         {
             "fraction changed": cam.curves.fractions,
@@ -456,15 +457,15 @@ def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
             "insertion (random)": chance.curves.insertion,
         }
     )
-    st.line_chart(curves, x="fraction changed", y_label="class probability", height=260)
+    st.line_chart(curves, x="fraction changed", y_label=plain_text(cam.score), height=260)
     st.dataframe(
         pd.DataFrame(
             {
                 "": [
                     "deletion AUC (lower is better)",
                     "insertion AUC (higher is better)",
-                    "Average Drop %",
-                    "Increase",
+                    "Average Drop % (lower is better)",
+                    "Increase (1 is better)",
                 ],
                 "this map": [cam.curves.deletion_auc, cam.curves.insertion_auc, cam.average_drop, float(cam.increase)],
                 "random map": [

@@ -1,0 +1,140 @@
+"""Score-CAM's speed against the plain forward passes it cannot avoid, and against the old implementation.
+
+    python -m bench.scorecam [--models resnet18,efficientnet] [--no-old] [--sample 64] [--threads N]
+
+For each model (eager, one 224 × 224 image) it prints:
+
+* ``forwards``: the C plain forward passes Score-CAM needs at least, at the model's best batch size
+  (each candidate batch size 1, 2, 4, … 32 is timed on ``--sample`` images, and the fastest per image
+  is scaled to C);
+* ``scorecam``: :func:`gradcam_core.compute_cam` with ``method="scorecam"`` (its one forward included);
+* ``old``: the implementation as of 8b8347c (all masks of an image at once, batches of 32), in the
+  same run, as the fair baseline;
+* the ratios. The target is ``scorecam / forwards`` at most 1.2, and faster than torch-cam, which
+  the issue measured on a quiet machine at 9.1 s (resnet18 ``layer4``) and 41.4 s
+  (EfficientNet-Lite0 ``_swish``); torch-cam is not installed here, so it is not re-run.
+
+Timings on a shared machine are noisy: compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gradcam_core import compute_cam, load_image
+
+PHOTO = Path(__file__).resolve().parents[2] / "shared" / "images" / "elephant.jpg"
+TORCHCAM_QUIET = {"resnet18": 9.1, "efficientnet": 41.4}  # seconds, from issue 11
+
+
+def old_scorecam(model: nn.Module, inputs: Tensor, acts: Tensor, classes: Tensor, batch_size: int = 32) -> Tensor:
+    """gradcam_core/scorecam.py as of 8b8347c."""
+    n, c = acts.shape[:2]
+    maps = []
+    with torch.no_grad():
+        for i in range(n):
+            masks = F.interpolate(acts[i][:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+            low = masks.amin(dim=(-2, -1), keepdim=True)
+            span = masks.amax(dim=(-2, -1), keepdim=True) - low
+            masks = torch.where(span > 0, (masks - low) / torch.where(span > 0, span, 1.0), 0.0)
+            weights = torch.cat(
+                [
+                    torch.softmax(model(inputs[i : i + 1] * masks[j : j + batch_size]), dim=1)[:, classes[i]]
+                    for j in range(0, c, batch_size)
+                ]
+            )
+            maps.append(torch.relu(torch.einsum("ck,chw->khw", weights, acts[i])))
+    return torch.stack(maps, dim=1)
+
+
+def _models() -> dict[str, Callable[[], tuple[nn.Module, str]]]:
+    def resnet() -> tuple[nn.Module, str]:
+        from torchvision.models import resnet18
+
+        return resnet18(weights=None).eval(), "layer4"
+
+    def efficientnet() -> tuple[nn.Module, str]:
+        from tests.efficientnet import eager
+
+        return eager(), "_swish"
+
+    return {"resnet18": resnet, "efficientnet": efficientnet}
+
+
+def _input() -> Tensor:
+    if PHOTO.is_file():
+        from tests.efficientnet import loaded
+
+        return loaded().preprocess(load_image(PHOTO))[None]
+    return torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+
+def _acts(model: nn.Module, layer: str, x: Tensor) -> Tensor:
+    seen: list[Tensor] = []
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda _m, _a, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return seen[-1]
+
+
+def _best_forward(model: nn.Module, x: Tensor, sample: int) -> tuple[int, float, dict[int, float]]:
+    """(best batch size, seconds per image there, seconds per image by batch size)."""
+    per: dict[int, float] = {}
+    with torch.inference_mode():
+        model(x)  # warm up
+        for b in (1, 2, 4, 8, 16, 32):
+            batch = x.expand(b, -1, -1, -1).contiguous() * 0.5
+            rounds = max(1, sample // b)
+            start = time.perf_counter()
+            for _ in range(rounds):
+                model(batch)
+            per[b] = (time.perf_counter() - start) / (rounds * b)
+    best = min(per, key=per.__getitem__)
+    return best, per[best], per
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet18,efficientnet")
+    parser.add_argument("--no-old", action="store_true", help="skip the old implementation (slow)")
+    parser.add_argument("--sample", type=int, default=64, help="images timed per candidate batch size")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = _input()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; input {tuple(x.shape)}")
+    for name in args.models.split(","):
+        model, layer = _models()[name]()
+        acts = _acts(model, layer, x)
+        c = acts.shape[1]
+        best, per_image, per = _best_forward(model, x, args.sample)
+        forwards = per_image * c
+        table = ", ".join(f"{b}: {t * 1000:.1f}" for b, t in per.items())
+        print(f"\n{name} `{layer}` ({c} channels); ms per image by batch size: {table}")
+        print(f"  forwards: {c} at batch {best}: {forwards:.2f} s")
+        start = time.perf_counter()
+        result = compute_cam(model, x, layer, method="scorecam")
+        new = time.perf_counter() - start
+        print(f"  scorecam: {new:.2f} s  ({new / forwards:.2f}x the forwards; target <= 1.2x)")
+        if not args.no_old:
+            start = time.perf_counter()
+            expected = old_scorecam(model, x, acts, result.classes)
+            old = time.perf_counter() - start
+            same = torch.allclose(result.maps, expected.permute(1, 0, 2, 3), rtol=1e-4, atol=1e-6)
+            print(f"  old (8b8347c, batch 32): {old:.2f} s  (new is {old / new:.2f}x faster; maps equal: {same})")
+        print(f"  torch-cam, quiet machine (issue 11): {TORCHCAM_QUIET[name]} s")
+
+
+if __name__ == "__main__":
+    main()
