@@ -5,7 +5,7 @@ import streamlit as st
 
 from gradcam_core import METHODS
 from gradcam_core.methods import CLASS_AGNOSTIC
-from ui import batch, images, slow, state, widgets
+from ui import batch, images, state, widgets
 from ui.models import cached_model, display_name
 from ui.slow import explain
 
@@ -34,7 +34,6 @@ files = up[0].file_uploader(
 labels_file = up[1].file_uploader(
     "Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV, max_upload_size=widgets.MAX_IMAGE_MB
 )
-slow.batch_notice(method, model_name, layer)
 if st.button("Run batch", type="primary", disabled=not files):
     cats = loaded.categories
     csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)

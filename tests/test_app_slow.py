@@ -70,9 +70,19 @@ def test_eigencam_is_labelled_class_agnostic() -> None:
     assert at.image[2].captions == ["Eigen-CAM overlay: class-agnostic (first principal component)"]
 
 
-def test_misclassifications_with_scorecam_says_what_each_image_costs() -> None:
+def test_a_batch_with_scorecam_classifies_in_one_pass_per_image_and_asks_when_a_row_opens() -> None:
+    from tests.test_app_batch import run_batch, sample
+
     at = start("pages/4_Misclassifications.py")
     at.selectbox(key=state.W_METHOD).select("scorecam").run()
-    assert any("masked forward passes per image" in i.value for i in ok(at).info)
-    at.selectbox(key=state.W_METHOD).select("gradcam").run()
-    assert not any("masked forward passes" in i.value for i in ok(at).info)
+    counter = Counter(cached_model("shapes-demo").model)
+    try:
+        files = [(f"{n}.png", sample(f"{n}.png"), "image/png") for n in ("circle", "square", "star")]
+        ok(run_batch(at, files))
+        assert counter.images == 3  # one forward pass each, no masked pass
+        at.session_state[state.W_TABLE] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+        at.run()
+        assert any("masked forward passes" in i.value for i in ok(at).info)
+        assert counter.images <= 3 + 2  # the estimate's plain passes only, until Run is pressed
+    finally:
+        counter.handle.remove()

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 from PIL import Image
 
-from gradcam_core import ImageError
+from gradcam_core import METHODS, ImageError
 from ui import images
 from ui.compute import explain
 
@@ -197,6 +197,8 @@ def run(
     once and listed in ``duplicates``.
     """
     model, layer, method = settings
+    # Classifying needs one forward pass: Score-CAM's masked passes wait until a row is opened.
+    classify_with = "gradcam" if METHODS[method].kind == "score" else method
     batch = BatchRun(model, layer, method, tuple(categories))
     files, batch.bad = expand(files)
     seen: dict[str, str] = {}
@@ -215,7 +217,7 @@ def run(
         truth = csv_labels.get(PurePosixPath(name).name, label_from_path(name, categories))
         if truth is None:
             missing.append(name)
-        exp = explain(entry.key, None, None, model, layer, method, None, _image=entry.image)
+        exp = explain(entry.key, None, None, model, layer, classify_with, None, _image=entry.image)
         top = exp.classes[0]
         batch.rows.append(Row(name, entry.key, truth, top, float(exp.probabilities[top]), data, thumbnail(entry.image)))
     batch.unlabelled = unlabelled_places(missing)

@@ -16,7 +16,6 @@ import hashlib
 from typing import Any
 
 import streamlit as st
-import torch
 from PIL import Image
 
 from gradcam_core import METHODS
@@ -101,17 +100,3 @@ def _ask_and_run(args: tuple[Any, ...]) -> Explanation:
     slot.empty()
     st.session_state[state.SLOW_RUNNING] = None
     return compute.explain(*args, _result=result)
-
-
-def batch_notice(method: str, model_name: str, layer: str) -> None:
-    """Before a batch is run with a slow method, say what each image costs (one line on the page)."""
-    if not is_slow(method):
-        return
-    loaded = cached_model(model_name)
-    blank = torch.zeros(1, loaded.channels, *loaded.input_size)
-    estimate = estimate_scorecam(loaded.model, blank, layer)
-    st.info(
-        f"{METHODS[method].label} needs up to {estimate.channels} masked forward passes per image at layer "
-        f"`{layer}`: about {_about(estimate.channels * estimate.seconds_per_pass)} per image. Cancel stops the "
-        "batch after the current image; a faster method classifies the batch in one pass per image."
-    )
