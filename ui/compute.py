@@ -17,7 +17,7 @@ from PIL import Image
 
 from gradcam_core import Box, compute_cam, crop, occlude
 from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map
-from ui.models import cached_model
+from ui.models import cached_model, layers_of
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,11 @@ def explain(
     loaded = cached_model(model_name)
     image = edited(_image, box, erase)
     x = loaded.preprocess(image)[None]
+    info = next((i for i in layers_of(model_name) if i.name == layer), layer)  # its calls: the fast path
     result = compute_cam(
         loaded.model,
         x,
-        layer,
+        info,
         classes=None if classes is None else list(classes),
         method=method,
         contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
