@@ -59,11 +59,15 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--torchscript", action="store_true", help="explain the models compiled to TorchScript")
     parser.add_argument("--efficientnet", action="store_true", help="EfficientNet-Lite0 at _swish, _bn1, a mid block")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time, steadier when busy"
+    )
     args = parser.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     names, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
     if args.efficientnet:
-        return efficientnet(args.rounds, batches)
+        return efficientnet(args.rounds, batches, clock)
 
     loaded = {}
     for name in names:
@@ -93,7 +97,7 @@ def main() -> None:
         }
 
     cases = [(n, b, v, fn) for n in names for b in batches for v, fn in variants(n, b).items()]
-    times = timed(cases, args.rounds)
+    times = timed(cases, args.rounds, clock)
 
     weights = {n: ("pretrained" if loaded[n].trained else "random") for n in names}
     kind = "TorchScript (ScriptedModel)" if args.torchscript else "eager"
@@ -121,8 +125,14 @@ def default_info(lm: LoadedModel) -> object:
     return next((info for info in infos if info.name == lm.default_layer), lm.default_layer)
 
 
-def timed(cases: list[tuple[str, int, str, Callable[[], object]]], rounds: int) -> dict[tuple[str, int, str], list]:
-    """Each case's times over ``rounds`` shuffled round-robin rounds, after one warm-up call each."""
+def timed(
+    cases: list[tuple[str, int, str, Callable[[], object]]], rounds: int, clock: Callable[[], float]
+) -> dict[tuple[str, int, str], list[float]]:
+    """Each case's times over ``rounds`` shuffled round-robin rounds, after one warm-up call each.
+
+    ``clock`` is wall-clock time, or the process's CPU time (all threads together), which a busy
+    machine disturbs less.
+    """
     for *_, fn in cases:  # warm-up: allocator, kernels, lazy init
         fn()
     times: dict[tuple[str, int, str], list[float]] = {(n, b, v): [] for n, b, v, _ in cases}
@@ -131,13 +141,13 @@ def timed(cases: list[tuple[str, int, str, Callable[[], object]]], rounds: int) 
         order = cases[:]
         rng.shuffle(order)
         for n, b, v, fn in order:
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[(n, b, v)].append(time.perf_counter() - start)
+            times[(n, b, v)].append(clock() - start)
     return times
 
 
-def efficientnet(rounds: int, batches: list[int]) -> None:
+def efficientnet(rounds: int, batches: list[int], clock: Callable[[], float]) -> None:
     """Grad-CAM on the real EfficientNet-Lite0 at a layer run twice, by name and by LayerInfo, and at others."""
     from tests.efficientnet import INPUT_SIZE, eager
 
@@ -161,8 +171,9 @@ def efficientnet(rounds: int, batches: list[int]) -> None:
         cases.append(("efficientnet-lite0", b, "forward", forward))
         for label, layer in layers.items():
             cases.append(("efficientnet-lite0", b, label, lambda x=x, layer=layer: compute_cam(model, x, layer)))
-    times = timed(cases, rounds)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, medians, eager")
+    times = timed(cases, rounds, clock)
+    kind = "CPU time" if clock is time.process_time else "wall time"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, medians of {kind}, eager")
     print(f"EfficientNet-Lite0 (ImageNet weights), Grad-CAM top-1; _swish runs {infos['_swish'].calls} times")
     print(f"{'batch':>5}{'forward ms':>12}" + "".join(f"{label:>22}" for label in layers))
     for b in batches:

@@ -193,7 +193,7 @@ class _CallTree:
         self.steps: dict[tuple[str, str, str], set[str]] = {}
         self.runs: dict[str, int] = {}
         self._modules = dict(scripted.named_modules())
-        self._hierarchies: dict[str, list[tuple[str, str]] | None] = {}
+        self._hierarchies: dict[str, list[tuple[str, str]]] = {}
         self._visit("", "forward", depth=0)
 
     def _visit(self, path: str, method: str, depth: int) -> None:
@@ -202,19 +202,19 @@ class _CallTree:
             return
         graph = module._c._get_method(method).graph.copy()
         _fold_settings(graph, module)  # calls in branches the settings rule out are not calls
-        self_value = next(graph.inputs())
+        self_value = next(graph.inputs()).unique()
         for node in graph.findAllNodes("prim::CallMethod"):
             chain, value = [], node.inputsAt(0)
             while value.node().kind() == "prim::GetAttr":
                 chain.append(value.node().s("name"))
                 value = value.node().input()
-            if value is not self_value:
+            if value.unique() != self_value:
                 continue  # a module reached some other way: its recorded step cannot be placed
             if not chain:  # another method of the same module: recorded as SELF
                 self._visit(path, node.s("name"), depth + 1)
                 continue
             callee = ".".join([path, *reversed(chain)] if path else reversed(chain))
-            type_name = node.inputsAt(0).type().name()
+            type_name = getattr(node.inputsAt(0).type(), "name", str)()  # as the recorded path spells it
             self.steps.setdefault((path, chain[0], type_name), set()).add(callee)
             if _FORWARD.fullmatch(node.s("name")):
                 self.runs[callee] = self.runs.get(callee, 0) + 1
