@@ -174,12 +174,13 @@ def test_traced_efficientnet_explains_its_blocks_and_forgets_a_bad_layer_choice(
     layer_key = f"{state.W_LAYER}.{at.selectbox(key=state.W_MODEL).value}"
     layer_box = at.selectbox(key=layer_key)
     assert layer_box.value == "_swish" and len(layer_box.options) == 148
-    assert "_blocks.15._bn1 (BatchNorm2d, 192×7×7)" in layer_box.options
-    layer_box.select("_blocks.15._bn1").run()
+    assert "_blocks.15._bn1 (BatchNorm2d, 1152×7×7)" in layer_box.options
+    assert "_blocks.15 (MBConvBlock, 320×7×7)" in layer_box.options  # once offered as "15"
+    layer_box.select("_blocks.15").run()
     assert ok(at).image[1].captions == ["Raw map at the layer: 7×7"]
     image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
     x = Preprocess(efficientnet.INPUT_SIZE, efficientnet.MEAN, efficientnet.STD, resize=efficientnet.RESIZE)(image)
-    pinned_matches_direct(at, efficientnet.eager(), x[None], "_blocks.15._bn1")
+    pinned_matches_direct(at, efficientnet.eager(), x[None], "_blocks.15")
     # A remembered choice that is not a layer (the old picker's name for that BatchNorm) falls back to the default.
     settings = at.session_state[state.SETTINGS]
     settings[layer_key] = "15._bn1"
