@@ -124,11 +124,18 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """Return the submodule called ``name`` (of a :class:`ScriptedModel`: the scripted submodule).
 
     Raises:
-        ValueError: no such module; the message suggests the closest real names.
+        ValueError: no such module (the message suggests the closest real names), or a TorchScript
+            submodule whose output the compiled graph cannot give.
     """
     if isinstance(model, ScriptedModel):
         if name in model.layer_names:
             return model.submodule(name)
+        if name and name in dict(model.scripted.named_modules()):
+            raise ValueError(
+                f"layer '{name}' is a submodule of this TorchScript model, but its output cannot be read from the "
+                "compiled graph (it runs inside control flow that depends on the input, or its recorded module path "
+                "could mean more than one submodule): choose a layer from list_layers()"
+            )
         names = model.layer_names
     else:
         if name:
