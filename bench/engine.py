@@ -9,9 +9,16 @@ alike. It prints medians and ratios to forward, and the memory a call leaves beh
 calls minus RSS after forward passes, with freed heap returned to the OS first).
 
     python -m bench.engine [--rounds 7] [--threads 2] [--models resnet50,vgg19,densenet201] [--torchscript]
+    python -m bench.engine --efficientnet [--batches 1,8]
 
 With --torchscript every model is compiled with torch.jit.script first and explained through
 ScriptedModel (layer outputs read from the compiled graph); forward is then the compiled model's.
+
+With --efficientnet it times the real EfficientNet-Lite0 (eager, ImageNet weights from the test
+requirements) instead, Grad-CAM for the top-1 class at: ``_swish`` (one ReLU6 module run for the
+stem and again for the head) given by name only, so recording starts at its first call (what
+every caller got before list_layers reported calls), and given as its LayerInfo, so recording
+starts at the explained last call; ``_bn1`` (the head's BatchNorm, run once); and a mid block.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from gradcam_core import ScriptedModel, compute_cam, load_model
+from gradcam_core import LoadedModel, ScriptedModel, compute_cam, list_layers, load_model
 
 _LIBC = ctypes.CDLL("libc.so.6")
 
@@ -51,9 +58,16 @@ def main() -> None:
     parser.add_argument("--models", default="resnet50,vgg19,densenet201")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--torchscript", action="store_true", help="explain the models compiled to TorchScript")
+    parser.add_argument("--efficientnet", action="store_true", help="EfficientNet-Lite0 at _swish, _bn1, a mid block")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time, steadier when busy"
+    )
     args = parser.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     names, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
+    if args.efficientnet:
+        return efficientnet(args.rounds, batches, clock)
 
     loaded = {}
     for name in names:
@@ -75,24 +89,15 @@ def main() -> None:
             with torch.inference_mode():
                 return lm.model(x)
 
+        info = default_info(lm)  # as the app and the CLI pass it: the fast path at a layer run twice
         return {
             "forward": forward,
-            "cam1": lambda: compute_cam(lm.model, x, lm.default_layer),
-            "cam5": lambda: compute_cam(lm.model, x, lm.default_layer, classes=[1, 2, 3, 4, 5]),
+            "cam1": lambda: compute_cam(lm.model, x, info),
+            "cam5": lambda: compute_cam(lm.model, x, info, classes=[1, 2, 3, 4, 5]),
         }
 
     cases = [(n, b, v, fn) for n in names for b in batches for v, fn in variants(n, b).items()]
-    for *_, fn in cases:  # warm-up: allocator, kernels, lazy init
-        fn()
-    times: dict[tuple[str, int, str], list[float]] = {(n, b, v): [] for n, b, v, _ in cases}
-    rng = random.Random(0)
-    for _ in range(args.rounds):
-        order = cases[:]
-        rng.shuffle(order)
-        for n, b, v, fn in order:
-            start = time.perf_counter()
-            fn()
-            times[(n, b, v)].append(time.perf_counter() - start)
+    times = timed(cases, args.rounds, clock)
 
     weights = {n: ("pretrained" if loaded[n].trained else "random") for n in names}
     kind = "TorchScript (ScriptedModel)" if args.torchscript else "eager"
@@ -112,6 +117,72 @@ def main() -> None:
         for _ in range(5):
             fns["cam5"]()
         print(f"{n:<12} cam5 batch {max(batches)}: {rss_mb() - base:+.1f} MB")
+
+
+def default_info(lm: LoadedModel) -> object:
+    """The default layer's LayerInfo (as the app and CLI pass it), or its name if it is not listed."""
+    infos = list_layers(lm.model, lm.input_size, lm.channels)
+    return next((info for info in infos if info.name == lm.default_layer), lm.default_layer)
+
+
+def timed(
+    cases: list[tuple[str, int, str, Callable[[], object]]], rounds: int, clock: Callable[[], float]
+) -> dict[tuple[str, int, str], list[float]]:
+    """Each case's times over ``rounds`` shuffled round-robin rounds, after one warm-up call each.
+
+    ``clock`` is wall-clock time, or the process's CPU time (all threads together), which a busy
+    machine disturbs less.
+    """
+    for *_, fn in cases:  # warm-up: allocator, kernels, lazy init
+        fn()
+    times: dict[tuple[str, int, str], list[float]] = {(n, b, v): [] for n, b, v, _ in cases}
+    rng = random.Random(0)
+    for _ in range(rounds):
+        order = cases[:]
+        rng.shuffle(order)
+        for n, b, v, fn in order:
+            start = clock()
+            fn()
+            times[(n, b, v)].append(clock() - start)
+    return times
+
+
+def efficientnet(rounds: int, batches: list[int], clock: Callable[[], float]) -> None:
+    """Grad-CAM on the real EfficientNet-Lite0 at a layer run twice, by name and by LayerInfo, and at others."""
+    from tests.efficientnet import INPUT_SIZE, eager
+
+    model = eager()
+    infos = {info.name: info for info in list_layers(model, INPUT_SIZE)}
+    layers = {
+        "_swish by name": "_swish",
+        "_swish info": infos["_swish"],
+        "_bn1": infos["_bn1"],
+        "_blocks.8": infos["_blocks.8"],
+    }
+    gen = torch.Generator().manual_seed(0)
+    cases = []
+    for b in batches:
+        x = torch.randn(b, 3, *INPUT_SIZE, generator=gen)
+
+        def forward(x: torch.Tensor = x) -> object:
+            with torch.inference_mode():
+                return model(x)
+
+        cases.append(("efficientnet-lite0", b, "forward", forward))
+        for label, layer in layers.items():
+            cases.append(("efficientnet-lite0", b, label, lambda x=x, layer=layer: compute_cam(model, x, layer)))
+    times = timed(cases, rounds, clock)
+    kind = "CPU time" if clock is time.process_time else "wall time"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, medians of {kind}, eager")
+    print(f"EfficientNet-Lite0 (ImageNet weights), Grad-CAM top-1; _swish runs {infos['_swish'].calls} times")
+    print(f"{'batch':>5}{'forward ms':>12}" + "".join(f"{label:>22}" for label in layers))
+    for b in batches:
+        fwd = statistics.median(times[("efficientnet-lite0", b, "forward")]) * 1000
+        cells = []
+        for label in layers:
+            ms = statistics.median(times[("efficientnet-lite0", b, label)]) * 1000
+            cells.append(f"{ms:>10.1f} ms {ms / fwd:>6.2f}×")
+        print(f"{b:>5}{fwd:>12.1f}" + "".join(f"{c:>22}" for c in cells))
 
 
 if __name__ == "__main__":

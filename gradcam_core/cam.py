@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from gradcam_core.blocked_mm import BackwardMatmul
 from gradcam_core.hooks import forward_hook, model_device
-from gradcam_core.layers import _require_eval, resolve_layer
+from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.layout import Layout, spatial_layout
 from gradcam_core.logits import find_logits
 from gradcam_core.methods import METHODS, eigencam
@@ -62,19 +62,28 @@ class _Capture:
     Everything before the layer runs without autograd (in inference mode on the fast path, else
     under ``no_grad``); at the layer the hook switches recording on for the rest of the pass, so
     that backward runs only from the logits down to this layer. Autograd modes are per thread.
+    A module that runs several times (one activation module reused for the stem and the head)
+    is explained at its last call: with ``skip`` set to the number of calls before it, the hook
+    lets those pass untouched and recording starts at the explained call. Without it, recording
+    starts at the first call, which gives the same map at a higher cost.
     A TorchScript model takes no hooks: its compiled graph returns the layer's output and the copy
     the network consumed, and :meth:`adopt` takes them (the whole pass then records autograd).
     """
 
     fast: bool
     input_hw: tuple[int, int]
+    skip: int = 0
+    seen: int = 0
     layout: Layout | None = None
     leaf: Tensor | None = None
     passed_on: Tensor | None = None
     clone_fn: Any = None
     _recording: Any = None
 
-    def __call__(self, _module: nn.Module, output: Any) -> Tensor:
+    def __call__(self, _module: nn.Module, output: Any) -> Tensor | None:
+        self.seen += 1
+        if self.seen <= self.skip:
+            return None  # an earlier call than the explained one: leave it, and autograd, alone
         self.layout = _layout_of(output, self.input_hw)
         if self.fast and self._recording is None:
             self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
@@ -130,7 +139,7 @@ class _Capture:
 def compute_cam(
     model: nn.Module,
     inputs: Tensor,
-    layer: str,
+    layer: str | LayerInfo,
     classes: Classes = None,
     method: str = "gradcam",
     *,
@@ -150,7 +159,10 @@ def compute_cam(
     Args:
         model: a classifier in eval mode returning logits [N, num_classes].
         inputs: preprocessed images [N, C, H, W]; moved to the model's device.
-        layer: the target layer's name (see :func:`gradcam_core.list_layers`).
+        layer: the target layer's name, or its :class:`LayerInfo` from
+            :func:`gradcam_core.list_layers`: that also says how many times the layer runs, so a
+            module called more than once records autograd from its last (explained) call only.
+            The maps are the same either way.
         classes: ``None`` explains each input's own top-1 class (K = 1); a list of K class
             indices explains those classes for every input; an [N, K] nested list or tensor
             gives each input its own classes.
@@ -184,6 +196,8 @@ def compute_cam(
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
+    info, layer = layer, layer.name if isinstance(layer, LayerInfo) else layer
+    skip = info.calls - 1 if isinstance(info, LayerInfo) else 0
     module = resolve_layer(model, layer)
     device = model_device(model)
     notes: list[str] = []
@@ -194,12 +208,14 @@ def compute_cam(
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
         try:
-            capture, logits = _forward(model, x, layer, module, fast=True)
+            capture, logits = _forward(model, x, layer, module, fast=True, skip=skip)
         except RuntimeError as exc:
             # A layer whose graph after it needs a tensor made before it (say, a multiplication by
             # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
             if "nference tensor" not in str(exc):
                 raise
+            capture, logits = _forward(model, x, layer, module, fast=False, skip=skip)
+        if capture.leaf is None and capture.seen:  # it ran fewer times than `info.calls` said
             capture, logits = _forward(model, x, layer, module, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
@@ -257,9 +273,14 @@ def _layout_of(output: Any, input_hw: tuple[int, int]) -> Layout:
     return layout
 
 
-def _forward(model: nn.Module, x: Tensor, layer: str, module: nn.Module, fast: bool) -> tuple[_Capture, Any]:
-    """Run the model once with ``layer`` (the submodule ``module``) captured; return the capture and the output."""
-    capture = _Capture(fast, (x.shape[-2], x.shape[-1]))
+def _forward(
+    model: nn.Module, x: Tensor, layer: str, module: nn.Module, fast: bool, skip: int = 0
+) -> tuple[_Capture, Any]:
+    """Run the model once with ``layer`` (the submodule ``module``) captured; return the capture and the output.
+
+    The first ``skip`` calls of the module are left alone (see :class:`_Capture`).
+    """
+    capture = _Capture(fast, (x.shape[-2], x.shape[-1]), skip)
     if isinstance(model, ScriptedModel):
         # A compiled graph takes no hooks: it returns the layer's output itself. Everything runs
         # with autograd on; the input records too, so that every layer is part of the graph.

@@ -22,7 +22,7 @@ from gradcam_core.cam import compute_cam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
 from gradcam_core.labels import parse_labels
-from gradcam_core.layers import resolve_layer
+from gradcam_core.layers import list_layers, resolve_layer
 from gradcam_core.logits import model_logits
 from gradcam_core.methods import METHODS
 from gradcam_core.models import LoadedModel, from_torchscript, list_models, load_model
@@ -150,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve_layer(loaded.model, layer)
     except ValueError as exc:
         parser.exit(2, f"error: {exc}\n")
+    # Its LayerInfo says how often the layer runs, so that autograd records from the explained call only.
+    info = next((i for i in list_layers(loaded.model, loaded.input_size, loaded.channels) if i.name == layer), layer)
     if args.classes in ("top1", "top5"):
         k, fixed = (1 if args.classes == "top1" else 5), None
     else:
@@ -183,9 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if fixed is None and k > 1:  # the top-k classes must be known before the maps are made
             with torch.no_grad():
                 scores = model_logits(loaded.model, x.to(model_device(loaded.model)))[0].cpu()
-            result = compute_cam(loaded.model, x, layer, classes=scores.topk(k).indices.tolist(), method=args.method)
+            result = compute_cam(loaded.model, x, info, classes=scores.topk(k).indices.tolist(), method=args.method)
         else:  # top-1 or given classes: the map's own forward pass gives the probabilities too
-            result = compute_cam(loaded.model, x, layer, classes=fixed, method=args.method)
+            result = compute_cam(loaded.model, x, info, classes=fixed, method=args.method)
         probs = result.probabilities[0]
         classes = result.classes[0].tolist()
         where = loaded.input_region(part.size)

@@ -24,20 +24,41 @@ HookFn = Callable[[nn.Module, Any], Any]
 
 
 @contextmanager
-def forward_hook(module: nn.Module, fn: HookFn) -> Iterator[None]:
-    """Run ``fn`` on ``module``'s output for forward passes made by this thread, inside the block."""
+def forward_hook(
+    module: nn.Module,
+    fn: Callable[..., Any],
+    *,
+    before: Callable[[nn.Module, Any], None] | None = None,
+    with_args: bool = False,
+) -> Iterator[None]:
+    """Run ``fn`` on ``module``'s output for forward passes made by this thread, inside the block.
+
+    Args:
+        module: the module to watch.
+        fn: ``fn(module, output)`` (a :data:`HookFn`), or ``fn(module, args, output)`` with
+            ``with_args``; a value it returns replaces the output.
+        before: ``before(module, args)``, run as the module is called (a forward pre-hook).
+        with_args: pass the call's positional arguments to ``fn`` too.
+    """
     owner = threading.get_ident()
 
-    def hook(mod: nn.Module, _args: Any, output: Any) -> Any:
+    def hook(mod: nn.Module, args: Any, output: Any) -> Any:
         if threading.get_ident() != owner:
             return None
-        return fn(mod, output)
+        return fn(mod, args, output) if with_args else fn(mod, output)
 
-    handle = module.register_forward_hook(hook)
+    def pre_hook(mod: nn.Module, args: Any) -> None:
+        if before is not None and threading.get_ident() == owner:
+            before(mod, args)
+
+    handles = [module.register_forward_hook(hook)]
     try:
+        if before is not None:
+            handles.append(module.register_forward_pre_hook(pre_hook))
         yield
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -8,6 +8,12 @@ a copy of it that the rest of the network consumes, exactly as the eager engine 
 a copy: the layer's own values stay intact when later ops work in place, and autograd can still
 differentiate the logits with respect to them.
 
+A node's recorded module path names each call by the attribute it was reached through last, so a
+block of a ``ModuleList`` appears as ``15(MBConvBlock)``, not ``_blocks.15``. The real paths are
+found by walking the compiled code's own calls (each ``prim::CallMethod`` and the chain of
+attributes that reaches its module), so layer names are exactly those of ``named_modules()``; a
+recorded step that could mean two different submodules is left out rather than guessed.
+
 Only submodule calls at the top level of ``forward`` are found; a module called inside
 data-dependent control flow (an ``if`` on a tensor's value, a loop) is not offered. Conditions on
 the model's own settings (``self.training``, flags such as DenseNet's ``memory_efficient``) are
@@ -16,10 +22,12 @@ folded to constants first, so the branches they guard disappear.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,8 @@ __all__ = ["ScriptedModel", "is_torchscript", "load_scripted"]
 _STEP = re.compile(r"(\w+)\(([^()]*)\)")
 # Steps that are method or function calls inside the current module, not submodules.
 _NOT_SUBMODULES = ("SELF", "UNKNOWN_INSTANCE")
+# The methods a module's call runs as forward hooks would see it (a traced module called twice has forward1).
+_FORWARD = re.compile(r"forward\d*")
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -97,7 +107,9 @@ class ScriptedModel(nn.Module):
         torch._C._jit_pass_inline(graph)
         _fold_settings(graph, scripted)
         self._graph = graph
-        self._taps = _find_taps(graph)
+        calls = _CallTree(scripted)
+        self._taps = _find_taps(graph, calls.modules)
+        self._calls = {name: calls.runs.get(name, 1) for name in self._taps}
         self._functions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +121,16 @@ class ScriptedModel(nn.Module):
     def layer_type(self, name: str) -> str:
         """The submodule's class name, e.g. ``"Conv2d"``."""
         return self._taps[name].type
+
+    def layer_calls(self, name: str) -> int:
+        """How many times the submodule is called in one forward pass (its calls in the compiled code)."""
+        return self._calls[name]
+
+    def submodule(self, name: str) -> torch.jit.ScriptModule:
+        """The scripted submodule of a listed layer."""
+        if name not in self._taps:
+            raise KeyError(name)
+        return functools.reduce(getattr, name.split("."), self.scripted)
 
     def forward(self, x: Tensor) -> Any:
         """The scripted model's own output."""
@@ -158,18 +180,69 @@ def _compile(graph: Any) -> Any:
     return torch._C._create_function_from_graph("gradcam_tap", graph)
 
 
-def _modules(node: Any) -> list[tuple[str, str]]:
-    """The submodules a node runs in, outermost first, with their class names.
+class _CallTree:
+    """The submodule calls of a scripted module's ``forward``, followed through its compiled code.
 
-    For example ``[("features", "Sequential"), ("features.norm5", "BatchNorm2d")]``.
+    Attributes:
+        steps: ``(caller's path, step name, class name) -> callee paths``: a recorded module-path
+            step such as ``15(MBConvBlock)`` under ``""`` names ``{"_blocks.15"}``.
+        runs: how many times each submodule is called in one forward pass.
     """
-    parts: list[str] = []
-    found: list[tuple[str, str]] = []
-    for name, type_name in _STEP.findall(node.getModuleHierarchy()):
-        if name not in _NOT_SUBMODULES:
-            parts.append(name)
-            found.append((".".join(parts), type_name))
-    return found
+
+    def __init__(self, scripted: torch.jit.ScriptModule) -> None:
+        self.steps: dict[tuple[str, str, str], set[str]] = {}
+        self.runs: dict[str, int] = {}
+        self._modules = dict(scripted.named_modules())
+        self._hierarchies: dict[str, list[tuple[str, str]]] = {}
+        self._visit("", "forward", depth=0)
+
+    def _visit(self, path: str, method: str, depth: int) -> None:
+        module = self._modules.get(path)
+        if module is None or depth > 256 or method not in module._c._method_names():
+            return
+        graph = module._c._get_method(method).graph.copy()
+        _fold_settings(graph, module)  # calls in branches the settings rule out are not calls
+        self_value = next(graph.inputs()).unique()
+        for node in graph.findAllNodes("prim::CallMethod"):
+            chain, value = [], node.inputsAt(0)
+            while value.node().kind() == "prim::GetAttr":
+                chain.append(value.node().s("name"))
+                value = value.node().input()
+            if value.unique() != self_value:
+                continue  # a module reached some other way: its recorded step cannot be placed
+            if not chain:  # another method of the same module: recorded as SELF
+                self._visit(path, node.s("name"), depth + 1)
+                continue
+            callee = ".".join([path, *reversed(chain)] if path else reversed(chain))
+            type_name = getattr(node.inputsAt(0).type(), "name", str)()  # as the recorded path spells it
+            self.steps.setdefault((path, chain[0], type_name), set()).add(callee)
+            if _FORWARD.fullmatch(node.s("name")):
+                self.runs[callee] = self.runs.get(callee, 0) + 1
+            self._visit(callee, node.s("name"), depth + 1)
+
+    def modules(self, node: Any) -> list[tuple[str, str]]:
+        """The submodules a node runs in, outermost first, as (``named_modules()`` path, class name).
+
+        For example ``[("_blocks.15", "MBConvBlock"), ("_blocks.15._bn1", "BatchNorm2d")]``. The
+        list stops before a recorded step that does not name exactly one submodule.
+        """
+        hierarchy = node.getModuleHierarchy()
+        found = self._hierarchies.get(hierarchy)
+        if found is None:
+            found = self._hierarchies[hierarchy] = self._resolve(hierarchy)
+        return found
+
+    def _resolve(self, hierarchy: str) -> list[tuple[str, str]]:
+        path, found = "", []
+        for name, type_name in _STEP.findall(hierarchy):
+            if name in _NOT_SUBMODULES:
+                continue
+            callees = self.steps.get((path, name, type_name), set())
+            if len(callees) != 1:
+                break
+            (path,) = callees
+            found.append((path, type_name))
+        return found
 
 
 def _fold_settings(graph: Any, module: torch.jit.ScriptModule) -> None:
@@ -190,20 +263,21 @@ def _fold_settings(graph: Any, module: torch.jit.ScriptModule) -> None:
     torch._C._jit_pass_dce(graph)
 
 
-def _find_taps(graph: Any) -> dict[str, _Tap]:
+def _find_taps(graph: Any, modules_of: Callable[[Any], list[tuple[str, str]]]) -> dict[str, _Tap]:
     """Each submodule's output: the last tensor made inside it that is read outside it.
 
+    ``modules_of(node)`` gives the submodules a node runs in (see :meth:`_CallTree.modules`).
     Ordered as the outputs are made, inner modules before the modules that contain them (as
     forward hooks would fire).
     """
     tensor = torch._C.TensorType.get()
     taps: dict[str, _Tap] = {}
     for index, node in enumerate(graph.nodes()):
-        modules = _modules(node)
+        modules = modules_of(node)
         for offset, value in enumerate(node.outputs()):
             if not modules or not value.type().isSubtypeOf(tensor):
                 continue
-            readers = [{path for path, _ in _modules(use.user)} for use in value.uses()]
+            readers = [{path for path, _ in modules_of(use.user)} for use in value.uses()]
             for path, type_name in reversed(modules):
                 if any(path not in inside for inside in readers):
                     taps.pop(path, None)  # re-insert: the order becomes the order of the last output

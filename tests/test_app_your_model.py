@@ -17,8 +17,10 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from gradcam_core import Preprocess, compute_cam
+from gradcam_core.demo.model import SAMPLES_DIR
+from tests import efficientnet
 from tests.conftest import my_cnn
-from tests.test_app import ok, pick_sample, saved, start, upload_weights
+from tests.test_app import button, ok, pick_sample, saved, start, upload_weights
 from ui import state
 
 
@@ -157,3 +159,38 @@ def test_token_layers_of_a_torchscript_transformer_and_the_no_gradient_warning()
     layer_box.select("block").run()  # after it, only the class token is read: no gradient reaches the patches
     warnings = [w.value for w in ok(at).warning]
     assert any("receives no gradient" in w and "first LayerNorm" in w for w in warnings), warnings
+
+
+def test_traced_efficientnet_explains_its_blocks_and_forgets_a_bad_layer_choice() -> None:
+    """The real traced EfficientNet-Lite0 as a user loads it; its blocks' layers once raised AttributeError."""
+    buf = io.BytesIO()
+    torch.jit.save(efficientnet.traced(), buf)
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    labels = "\n".join(efficientnet.CATEGORIES).encode()
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("imagenet.txt", labels, "text/plain")
+    preprocessing(at, 224, 224, crop=True, mean="0.498", std="0.502")
+    at = upload_weights(at, "resnet18", "efficientnet_lite0.pt", buf.getvalue())
+    assert not at.error, [e.value for e in at.error]
+    layer_key = f"{state.W_LAYER}.{at.selectbox(key=state.W_MODEL).value}"
+    layer_box = at.selectbox(key=layer_key)
+    assert layer_box.value == "_swish" and len(layer_box.options) == 148
+    assert "_blocks.15._bn1 (BatchNorm2d, 1152×7×7)" in layer_box.options
+    assert "_blocks.15 (MBConvBlock, 320×7×7)" in layer_box.options  # once offered as "15"
+    layer_box.select("_blocks.15").run()
+    assert ok(at).image[1].captions == ["Raw map at the layer: 7×7"]
+    image = at.session_state[state.IMAGES][at.session_state[state.CURRENT]].image
+    x = Preprocess(efficientnet.INPUT_SIZE, efficientnet.MEAN, efficientnet.STD, resize=efficientnet.RESIZE)(image)
+    pinned_matches_direct(at, efficientnet.eager(), x[None], "_blocks.15")
+    # A remembered choice that is not a layer (the old picker's name for that BatchNorm) falls back to the default.
+    settings = at.session_state[state.SETTINGS]
+    settings[layer_key] = "15._bn1"
+    at.session_state[state.SETTINGS] = settings
+    for page in ("pages/1_Explain.py", "pages/2_Crop_and_Compare.py", "pages/4_Misclassifications.py"):
+        at.switch_page(page).run()
+        assert ok(at).selectbox(key=layer_key).value == "_swish", page
+    at.file_uploader(key=state.W_BATCH_UPLOAD).upload(
+        "circle_01.png", (SAMPLES_DIR / "circle.png").read_bytes(), "image/png"
+    )
+    at.run()
+    button(at, "Run batch").click().run()
+    assert list(ok(at).dataframe[0].value["image"]) == ["circle_01.png"]

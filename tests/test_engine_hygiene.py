@@ -240,3 +240,73 @@ def test_model_outputs_other_than_a_tensor(tiny: TinyNet, images: torch.Tensor, 
     else:
         with pytest.raises(ValueError, match=message):
             compute_cam(model, images, "inner.features.3")
+
+
+class Watch(nn.Module):
+    """Passes its input on, noting whether autograd is recording when it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((torch.is_grad_enabled(), x.requires_grad))
+        return x
+
+
+class ReusedActivation(nn.Module):
+    """One activation module run after the stem and again after the head, as EfficientNet's ``_swish``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU6()
+        self.watch = Watch()
+        self.body = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(8, 16, 1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(self.watch(self.act(self.stem(x))))
+        return self.fc(self.act(self.head(x)).mean(dim=(2, 3)))
+
+
+def test_a_module_run_twice_records_autograd_from_its_explained_call_only(images: torch.Tensor) -> None:
+    net = ReusedActivation().eval()
+    info = next(i for i in list_layers(net, 16) if i.name == "act")
+    assert (info.calls, info.shape) == (2, (16, 8, 8))  # the last call's shape, and how often it runs
+    net.watch.seen.clear()  # list_layers' dry pass
+    fast = compute_cam(net, images, info, classes=[0, 3])
+    assert net.watch.seen == [(False, False)], "autograd recorded between the first call and the explained one"
+    slow = compute_cam(net, images, "act", classes=[0, 3])  # by name only: recording from the first call
+    assert net.watch.seen[1] == (True, True)
+    assert torch.equal(fast.maps, slow.maps) and torch.equal(fast.logits, slow.logits)
+    assert fast.maps.shape == (images.shape[0], 2, 8, 8) and float(fast.maps.sum()) > 0
+    assert fast.layer == "act" and hook_count(net) == 0
+    with torch.no_grad():  # also under the slow path's no_grad fallback, and inference mode outside
+        assert torch.equal(compute_cam(net, images, info, classes=[0, 3]).maps, fast.maps)
+    assert net.watch.seen[2] == (False, False)
+
+
+def test_eight_threads_at_a_layer_run_twice_get_their_own_maps() -> None:
+    torch.manual_seed(0)
+    net = ReusedActivation().eval()
+    info = next(i for i in list_layers(net, 32) if i.name == "act")
+    inputs = [torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    expected = [compute_cam(net, x, "act").maps for x in inputs]
+    got: dict[int, torch.Tensor] = {}
+    start = threading.Barrier(len(inputs))
+
+    def work(i: int) -> None:
+        start.wait()
+        for _ in range(5):
+            got[i] = compute_cam(net, inputs[i], info).maps
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, maps in enumerate(expected):
+        assert torch.equal(got[i], maps), i
+    assert hook_count(net) == 0

@@ -177,3 +177,37 @@ def test_tuple_outputs_grayscale_and_bad_files(tmp_path: Path) -> None:
         torch.jit.freeze(torch.jit.script(my_cnn().eval())).save(str(frozen))
     with pytest.raises(ValueError, match=r"keeps no layers .*save the scripted or traced model before freezing"):
         from_torchscript(frozen, input_size=(32, 32))
+
+
+class TwoLists(nn.Module):
+    """Blocks in ModuleLists: TorchScript records ``stages.1`` as ``1``; ``stages.0``, ``down.0``, ``up.0`` as ``0``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList([nn.Conv2d(3, 4, 3, padding=1), nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU())])
+        self.down = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1)])
+        self.up = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1)])
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        x = self.up[0](self.down[0](x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_module_list_items_get_their_real_names_and_ambiguous_ones_are_left_out(tmp_path: Path, how: str) -> None:
+    module = TwoLists().eval()
+    x = torch.randn(2, 3, 16, 16)
+    scripted = ScriptedModel(load_scripted(save_script(module, tmp_path / "lists.pt", x if how == "trace" else None)))
+    eager_layers = list_layers(module, 16)
+    # stages.0, down.0 and up.0 are all recorded as "0(Conv2d)" under the model: which one a node ran in is
+    # unknown, so none is offered; stages.1 is "1(Sequential)", and its parts are found under it.
+    expected = [info for info in eager_layers if info.name not in ("stages.0", "down.0", "up.0")]
+    assert list_layers(scripted, 16) == expected
+    assert [info.name for info in expected] == ["stages.1.0", "stages.1.1", "stages.1"]
+    for info in expected:
+        assert_same_maps(module, scripted, x, info.name, ["gradcam", "layercam"])
+    with pytest.raises(ValueError, match=r"'up\.0' is a submodule .* cannot be read from the compiled graph"):
+        compute_cam(scripted, x, "up.0")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from gradcam_core import Box, compute_cam, crop, occlude
 from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map, target_score
-from ui.models import cached_model
+from ui.models import cached_model, layers_of
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,11 @@ def explanation(
     """Explain ``image`` as it is (already cropped or erased), uncached; ``progress`` follows Score-CAM's passes."""
     loaded = cached_model(model_name)
     x = loaded.preprocess(image)[None]
+    info = next((i for i in layers_of(model_name) if i.name == layer), layer)  # its calls: the fast path
     result = compute_cam(
         loaded.model,
         x,
-        layer,
+        info,
         classes=None if classes is None else list(classes),
         method=method,
         contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),

@@ -13,9 +13,11 @@ import streamlit as st
 
 from gradcam_core import (
     CheckpointError,
+    LayerInfo,
     LoadedModel,
     WeightsUnavailable,
     from_torchscript,
+    list_layers,
     list_models,
     load_model,
     model_spec,
@@ -58,6 +60,13 @@ def cached_model(name: str) -> LoadedModel:
     if name.startswith(CUSTOM_PREFIX):
         return YourModel.parse(name).load()
     return load_model(name, device="auto", download_missing=False)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def layers_of(model_name: str) -> list[LayerInfo]:
+    """The spatial layers of a cached model (one dry pass, then cached)."""
+    loaded = cached_model(model_name)
+    return list_layers(loaded.model, loaded.input_size, loaded.channels)
 
 
 def display_name(name: str) -> str:

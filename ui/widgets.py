@@ -17,10 +17,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from gradcam_core import (
     COLORMAPS,
     METHODS,
-    LayerInfo,
     LoadedModel,
     heatmap_to_rgb,
-    list_layers,
     list_models,
     overlay,
     paste_map,
@@ -31,7 +29,7 @@ from gradcam_core.labels import parse_labels
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
 from ui.compute import Explanation
-from ui.models import YourModel, add_your_model, available, cached_model, get_model, label
+from ui.models import YourModel, add_your_model, available, cached_model, get_model, label, layers_of
 from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -119,13 +117,6 @@ def persist(key: str, default: Any) -> None:
 
 def _store(key: str) -> Callable[[], None]:
     return lambda: state.remember(key, st.session_state[key])
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def layers_of(model_name: str) -> list[LayerInfo]:
-    """The spatial layers of a cached model (one dry pass, then cached)."""
-    loaded = cached_model(model_name)
-    return list_layers(loaded.model, loaded.input_size, loaded.channels)
 
 
 def sidebar() -> tuple[str, str, str] | None:
