@@ -25,33 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gradcam_core import compute_cam, load_image
+from tests.scorecam_reference import old_scorecam
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "images" / "elephant.jpg"
 TORCHCAM_QUIET = {"resnet18": 9.1, "efficientnet": 41.4}  # seconds, from issue 11
-
-
-def old_scorecam(model: nn.Module, inputs: Tensor, acts: Tensor, classes: Tensor, batch_size: int = 32) -> Tensor:
-    """gradcam_core/scorecam.py as of 8b8347c."""
-    n, c = acts.shape[:2]
-    maps = []
-    with torch.no_grad():
-        for i in range(n):
-            masks = F.interpolate(acts[i][:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)
-            low = masks.amin(dim=(-2, -1), keepdim=True)
-            span = masks.amax(dim=(-2, -1), keepdim=True) - low
-            masks = torch.where(span > 0, (masks - low) / torch.where(span > 0, span, 1.0), 0.0)
-            weights = torch.cat(
-                [
-                    torch.softmax(model(inputs[i : i + 1] * masks[j : j + batch_size]), dim=1)[:, classes[i]]
-                    for j in range(0, c, batch_size)
-                ]
-            )
-            maps.append(torch.relu(torch.einsum("ck,chw->khw", weights, acts[i])))
-    return torch.stack(maps, dim=1)
 
 
 def _models() -> dict[str, Callable[[], tuple[nn.Module, str]]]:

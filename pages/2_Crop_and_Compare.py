@@ -7,6 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import METHODS, overlay
+from gradcam_core.methods import CLASS_AGNOSTIC
 from ui import board, cropper, report, state, widgets
 from ui.compute import edited
 from ui.slow import explain
@@ -95,9 +96,10 @@ for col, title, exp, fulls, shown_image, seen in (
         maps = st.columns(len(pair))
         for k, c in enumerate(pair):
             tag = "predicted before" if c == b_cls else "predicted after"
+            shown, tag = (CLASS_AGNOSTIC, f"{tag}: {cats[c]}") if METHODS[method].class_agnostic else (cats[c], tag)
             maps[k].image(
                 overlay(seen, fulls[k], alpha=alpha, colormap=cmap, vmax=vmax),
-                caption=f"{METHODS[method].target_label(cats[c])} ({tag}: {cats[c]}), {exp.probabilities[c]:.2f}",
+                caption=f"{shown} ({tag}), {exp.probabilities[c]:.2f}",
                 width="stretch",
             )
         widgets.show_warnings(exp)

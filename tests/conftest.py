@@ -76,6 +76,17 @@ def hook_count(model: nn.Module) -> int:
     )
 
 
+class Counter:
+    """Counts the images a model's forward passes see (a pre-forward hook; remove ``handle`` after use)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.images = 0
+        self.handle = model.register_forward_pre_hook(self)
+
+    def __call__(self, _module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        self.images += args[0].shape[0]
+
+
 @pytest.fixture
 def shared_images() -> Path:
     folder = SHARED / "images"

@@ -20,7 +20,7 @@ from gradcam_core import Preprocess, compute_cam
 from gradcam_core.demo.model import SAMPLES_DIR
 from tests import efficientnet
 from tests.conftest import my_cnn
-from tests.test_app import button, ok, pick_sample, saved, start, upload_weights
+from tests.test_app import batch_uploader, button, ok, pick_sample, saved, start, upload_weights
 from ui import state
 
 
@@ -188,9 +188,7 @@ def test_traced_efficientnet_explains_its_blocks_and_forgets_a_bad_layer_choice(
     for page in ("pages/1_Explain.py", "pages/2_Crop_and_Compare.py", "pages/4_Misclassifications.py"):
         at.switch_page(page).run()
         assert ok(at).selectbox(key=layer_key).value == "_swish", page
-    at.file_uploader(key=state.W_BATCH_UPLOAD).upload(
-        "circle_01.png", (SAMPLES_DIR / "circle.png").read_bytes(), "image/png"
-    )
+    batch_uploader(at).upload("circle_01.png", (SAMPLES_DIR / "circle.png").read_bytes(), "image/png")
     at.run()
     button(at, "Run batch").click().run()
     assert list(ok(at).dataframe[0].value["image"]) == ["circle_01.png"]

@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
 from gradcam_core import compute_cam
 from gradcam_core.scorecam import estimate_scorecam, masked_passes, scorecam
-from tests.conftest import TinyNet, hook_count
-
-
-def old_scorecam(model: nn.Module, inputs: Tensor, acts: Tensor, classes: Tensor, batch_size: int = 32) -> Tensor:
-    """gradcam_core/scorecam.py as of 8b8347c: one image at a time, all its masks, batches of 32."""
-    n, c = acts.shape[:2]
-    maps = []
-    with torch.no_grad():
-        for i in range(n):
-            masks = F.interpolate(acts[i][:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)
-            low = masks.amin(dim=(-2, -1), keepdim=True)
-            span = masks.amax(dim=(-2, -1), keepdim=True) - low
-            masks = torch.where(span > 0, (masks - low) / torch.where(span > 0, span, 1.0), 0.0)
-            weights = torch.cat(
-                [
-                    torch.softmax(model(inputs[i : i + 1] * masks[j : j + batch_size]), dim=1)[:, classes[i]]
-                    for j in range(0, c, batch_size)
-                ]
-            )
-            maps.append(torch.relu(torch.einsum("ck,chw->khw", weights, acts[i])))
-    return torch.stack(maps, dim=1)
-
-
-class Counter:
-    """Counts the images a model's forward passes see."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.images = 0
-        self.handle = model.register_forward_pre_hook(self)
-
-    def __call__(self, _module: nn.Module, args: tuple[Tensor, ...]) -> None:
-        self.images += args[0].shape[0]
+from tests.conftest import Counter, TinyNet, hook_count
+from tests.scorecam_reference import old_scorecam
 
 
 def layer_acts(model: nn.Module, layer: str, x: Tensor) -> Tensor:
