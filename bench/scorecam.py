@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from gradcam_core import compute_cam, load_image
-from tests.scorecam_reference import old_scorecam
+from tests.scorecam_reference import layer_acts, old_scorecam
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "images" / "elephant.jpg"
 TORCHCAM_QUIET = {"resnet18": 9.1, "efficientnet": 41.4}  # seconds, from issue 11
@@ -56,17 +56,6 @@ def _input() -> Tensor:
 
         return loaded().preprocess(load_image(PHOTO))[None]
     return torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-
-
-def _acts(model: nn.Module, layer: str, x: Tensor) -> Tensor:
-    seen: list[Tensor] = []
-    handle = dict(model.named_modules())[layer].register_forward_hook(lambda _m, _a, out: seen.append(out))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
-    return seen[-1]
 
 
 def _best_forward(model: nn.Module, x: Tensor, sample: int) -> tuple[int, float, dict[int, float]]:
@@ -98,7 +87,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; input {tuple(x.shape)}")
     for name in args.models.split(","):
         model, layer = _models()[name]()
-        acts = _acts(model, layer, x)
+        acts = layer_acts(model, layer, x)
         c = acts.shape[1]
         best, per_image, per = _best_forward(model, x, args.sample)
         forwards = per_image * c

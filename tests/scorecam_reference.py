@@ -25,3 +25,15 @@ def old_scorecam(model: nn.Module, inputs: Tensor, acts: Tensor, classes: Tensor
             )
             maps.append(torch.relu(torch.einsum("ck,chw->khw", weights, acts[i])))
     return torch.stack(maps, dim=1)
+
+
+def layer_acts(model: nn.Module, layer: str, x: Tensor) -> Tensor:
+    """The output of ``layer`` (its last call) on ``x``, from a hook removed afterwards."""
+    seen: list[Tensor] = []
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda _m, _a, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return seen[-1]

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.models import resnet18
 
 from gradcam_core import compute_cam
 from gradcam_core.scorecam import estimate_scorecam, masked_passes, scorecam
 from tests.conftest import Counter, TinyNet, hook_count
-from tests.scorecam_reference import old_scorecam
-
-
-def layer_acts(model: nn.Module, layer: str, x: Tensor) -> Tensor:
-    seen: list[Tensor] = []
-    handle = dict(model.named_modules())[layer].register_forward_hook(lambda _m, _a, out: seen.append(out))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
-    return seen[-1]
+from tests.scorecam_reference import layer_acts, old_scorecam
 
 
 def test_tiny_net_with_constant_channels_matches_the_old_loop(tiny: TinyNet, images: Tensor) -> None:
