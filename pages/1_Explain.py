@@ -4,7 +4,7 @@ import streamlit as st
 
 from gradcam_core import METHODS, crop
 from gradcam_core.methods import CLASS_AGNOSTIC
-from ui import board, share, state, widgets
+from ui import board, experiments, share, state, widgets
 from ui.compute import faithfulness
 from ui.models import display_name
 from ui.slow import explain
@@ -124,3 +124,6 @@ if st.button("Pin to board", type="primary", key="pin_explain"):
     heat = widgets.full_map(exp, 0, entry.image, None)
     board.pin(board.make_panel(entry, heat, exp, 0, what[view], model_name, layer, method))
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
+
+with st.expander("Experiments on the real model"):
+    experiments.experiments("explain")

@@ -13,8 +13,9 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import ImageError, load_image
-from gradcam_core.demo.model import SAMPLES_DIR
 from ui import state
+from ui.samples import Sample
+from ui.samples import samples as all_samples
 
 #: Longest side kept for display and for the model; larger uploads are downscaled once.
 MAX_SIDE = 1600
@@ -54,19 +55,21 @@ def decode(name: str, data: bytes) -> ImageEntry:
     return ImageEntry(hashlib.sha256(data).hexdigest()[:16], name, image, (width, height))
 
 
-def samples() -> dict[str, Path]:
-    """The bundled demo samples, by display name."""
-    return {p.stem.replace("_", " "): p for p in sorted(SAMPLES_DIR.glob("*.png"))}
+def samples() -> dict[str, Sample]:
+    """The sample images, by name (see :mod:`ui.samples`)."""
+    return all_samples()
 
 
 @functools.cache
-def _sample_keys() -> frozenset[str]:
-    return frozenset(hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in samples().values())
+def _sample_keys(paths: tuple[Path, ...]) -> dict[str, Path]:
+    return {hashlib.sha256(p.read_bytes()).hexdigest()[:16]: p for p in paths}
 
 
-def is_sample(key: str) -> bool:
-    """Whether the image with content hash ``key`` is one of the bundled samples (picked or uploaded)."""
-    return key in _sample_keys()
+def sample_of(key: str) -> Sample | None:
+    """The sample whose content hash is ``key`` (picked, or uploaded as a file), if it is one."""
+    found = samples()
+    path = _sample_keys(tuple(s.path for s in found.values())).get(key)
+    return next((s for s in found.values() if s.path == path), None)
 
 
 def add(entry: ImageEntry, make_current: bool = True) -> None:
@@ -94,6 +97,6 @@ def current() -> ImageEntry | None:
 
 
 def load_sample(name: str) -> ImageEntry:
-    """A bundled sample as an entry (named after its file)."""
-    path = samples()[name]
+    """A sample as an entry (named after its file)."""
+    path = samples()[name].path
     return dataclasses.replace(decode(path.name, path.read_bytes()), sample=name)

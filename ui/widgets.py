@@ -26,10 +26,20 @@ from gradcam_core import (
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.faithfulness import Faithfulness, verdict
 from gradcam_core.labels import parse_labels
+from gradcam_core.models import DEFAULT_MODEL
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
 from ui.compute import Explanation
-from ui.models import YourModel, add_your_model, available, cached_model, get_model, label, layers_of
+from ui.models import (
+    YourModel,
+    add_your_model,
+    available,
+    cached_model,
+    display_name,
+    get_model,
+    label,
+    layers_of,
+)
 from ui.text import plain_text
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -97,10 +107,12 @@ def image_page(title: str) -> PageContext:
     entry = image_picker()
     st.title(title)
     share.show_warnings()
+    if entry is not None:
+        image_credit(entry)
     if choice is None:
         st.stop()
     if entry is None:
-        st.info("Pick a bundled sample or upload an image in the sidebar.")
+        st.info("Pick a sample or upload an image in the sidebar.")
         st.stop()
     model_name, layer, method = choice
     return PageContext(model_name, layer, method, cached_model(model_name), entry)
@@ -123,9 +135,9 @@ def sidebar() -> tuple[str, str, str] | None:
     """Model, layer and method pickers; returns (model, layer, method), or None if the model is unusable."""
     have = available()
     names = list_models() + state.get(state.CUSTOM, [])
-    persist(state.W_MODEL, DEMO_NAME)
+    persist(state.W_MODEL, DEFAULT_MODEL)
     if st.session_state[state.W_MODEL] not in names:
-        st.session_state[state.W_MODEL] = DEMO_NAME
+        st.session_state[state.W_MODEL] = DEFAULT_MODEL
     with st.sidebar:
         name = st.selectbox(
             "Model",
@@ -257,24 +269,27 @@ def image_picker() -> images.ImageEntry | None:
     each run: the sample picker names it when it is a sample (and is empty otherwise), and the
     image picker selects it. So no widget can show an image the page is not explaining.
     """
+    found = images.samples()
+    if images.current() is None and not state.get(state.IMAGES, {}):  # a newcomer: show a sample at once
+        first = FIRST_SAMPLE.get(state.setting(state.W_MODEL, DEFAULT_MODEL), FIRST_SAMPLE[DEFAULT_MODEL])
+        if first in found:
+            images.add(images.load_sample(first))
     with st.sidebar:
         st.divider()
-        sample_names = list(images.samples())
         current = images.current()
         st.session_state[state.W_SAMPLE] = current.sample if current is not None else None
-
-        def pick_sample() -> None:
-            if st.session_state[state.W_SAMPLE]:
-                images.add(images.load_sample(st.session_state[state.W_SAMPLE]))
-
         st.selectbox(
             "Sample image",
-            sample_names,
+            list(found),
             key=state.W_SAMPLE,
             index=None,
-            placeholder="Pick a bundled sample",
-            on_change=pick_sample,
+            placeholder="Pick a sample photo or shapes scene",
+            on_change=_pick_sample,
+            help="Photos for the ImageNet models, drawn shapes scenes for the shapes model: picking one switches "
+            "to the model it was made for when the current one was not.",
         )
+        if (switched := st.session_state.pop(state.MODEL_SWITCHED, None)) is not None:
+            st.info(switched)
 
         def take_uploads() -> None:
             files = st.session_state[state.upload_key()] or []
@@ -303,6 +318,35 @@ def image_picker() -> images.ImageEntry | None:
                 help="Every image of this session: the samples picked and the files uploaded.",
             )
     return images.current()
+
+
+#: The sample a newcomer sees first, by the model they start with.
+FIRST_SAMPLE = {DEFAULT_MODEL: "Chelsea the cat (photo)", DEMO_NAME: "tagged circle called star"}
+
+
+def _pick_sample() -> None:
+    """Make the picked sample current, switching to the model it was made for if the current one was not."""
+    name = st.session_state[state.W_SAMPLE]
+    if not name:
+        return
+    images.add(images.load_sample(name))
+    sample = images.samples()[name]
+    model = state.setting(state.W_MODEL, DEFAULT_MODEL)
+    shapes_model = model == DEMO_NAME
+    if sample.photo == shapes_model:  # a photo on the shapes model, or a shapes scene on another model
+        state.remember(state.W_MODEL, sample.model)
+        kind = "a photo" if sample.photo else "a shapes scene"
+        st.session_state[state.MODEL_SWITCHED] = (
+            f"Switched the model to **{sample.model}**: this sample is {kind}, made for it. "
+            f"Pick **{display_name(model)}** again in the Model box to see what it makes of it."
+        )
+
+
+def image_credit(entry: images.ImageEntry) -> None:
+    """Say whose picture a sample is, under which licence."""
+    sample = images.sample_of(entry.key)
+    if sample is not None:
+        st.caption(f"Sample image **{plain_text(sample.name)}**: {plain_text(sample.credit)}.")
 
 
 def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
@@ -390,24 +434,33 @@ def show_predictions(exp: Explanation, categories: list[str]) -> None:
 
 
 def fit_notice(model_name: str, keys: list[str]) -> None:
-    """Say so when the bundled shapes model is shown images it was not made for.
+    """Say so when a model is shown images it was not made for.
 
-    ``keys`` are the content hashes of the images shown; a bundled sample (picked or uploaded) is
-    what the model was made for, anything else is not.
+    ``keys`` are the content hashes of the images shown. The shapes model was made for the shapes
+    scenes (picked, or uploaded as files), and nothing else; the other models were made for photos,
+    not for the shapes scenes.
     """
-    if model_name != DEMO_NAME:
+    found = [images.sample_of(k) for k in keys]
+    what = "This image is" if len(keys) == 1 else "{n} of these {total} images are"
+    if model_name == DEMO_NAME:
+        others = sum(s is None or s.photo for s in found)
+        if others:
+            cats = cached_model(model_name).categories
+            st.info(
+                f"{what.format(n=others, total=len(keys))} not one of the shapes scenes. **{DEMO_NAME}** knows only "
+                f"{len(cats)} shapes ({', '.join(cats)}), drawn on a plain background: shown anything else, it still "
+                'names one of them, often with high confidence, which only means "looks most like". For photos, '
+                f"pick **{DEFAULT_MODEL}** or another ImageNet model, or load your own under *Your model*."
+            )
         return
-    others = sum(not images.is_sample(k) for k in keys)
-    if not others:
-        return
-    cats = cached_model(model_name).categories
-    what = "This image is" if len(keys) == 1 else f"{others} of these {len(keys)} images are"
-    st.info(
-        f"{what} not one of the bundled samples. **{DEMO_NAME}** knows only {len(cats)} shapes "
-        f"({', '.join(cats)}), drawn on a plain background: shown anything else, it still names one of them, "
-        'often with high confidence, which only means "looks most like". For photos, pick an ImageNet model '
-        "or load your own under *Your model*."
-    )
+    scenes = sum(s is not None and not s.photo for s in found)
+    if scenes:
+        st.info(
+            f"{what.format(n=scenes, total=len(keys))} a drawn shapes scene, made for **{DEMO_NAME}**. "
+            f"**{display_name(model_name)}** was not trained on such scenes, and ImageNet has no circle, cross, "
+            "square, star or triangle class: its answer only says what the drawing looks most like. Pick "
+            f"**{DEMO_NAME}** to see the scene explained by the model it was made for."
+        )
 
 
 def region_legend(exp: Explanation, image_size: tuple[int, int]) -> None:
