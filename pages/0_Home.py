@@ -31,7 +31,9 @@ def example(sample_name: str, model: str) -> tuple[images.ImageEntry, Explanatio
 
 
 cols = st.columns(2)
-if (real := example("Chelsea the cat (photo)", DEFAULT_MODEL)) is not None:
+with st.spinner(f"Explaining a photo with {DEFAULT_MODEL}…"):
+    real = example("Chelsea the cat (photo)", DEFAULT_MODEL)
+if real is not None:
     entry, exp, name, p = real
     with cols[0]:
         st.markdown("#### A real photo, a real ImageNet model")

@@ -22,8 +22,12 @@ MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
 TAGGED = "tagged_circle_called_star.png"
 
 
-def start(page: str = "app.py") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+def start(page: str = "app.py", model: str | None = "shapes-demo") -> AppTest:
+    """A new session at ``page``, with ``model`` chosen in the sidebar (``None``: the app's default model)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if model is not None:
+        at.session_state[state.SETTINGS] = {state.W_MODEL: model}
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     if page != "app.py":
         at.switch_page(page).run()
@@ -57,10 +61,12 @@ def test_every_page_loads_without_an_image(page: str) -> None:
 
 def test_home_shows_the_example_and_the_models() -> None:
     at = start()
-    assert len(at.image) == 2
-    assert "called 'star'" in at.image[1].captions[0]
-    table = at.dataframe[0].value
-    assert table.loc[table["model"] == "shapes-demo", "weights"].item() == "bundled"
+    assert len(at.image) == 4  # a real photo and its map, the shapes shortcut and its map
+    assert at.image[1].captions[0] == "efficientnet_lite0 says 'tiger cat' (38%): the map lies on the cat"
+    assert "called 'star'" in at.image[3].captions[0]
+    table = at.dataframe[0].value.set_index("model")["weights"]
+    assert table["efficientnet_lite0"] == "installed" and table["shapes-demo"] == "bundled"
+    assert table["vgg19"] in ("downloaded", "not downloaded")
 
 
 def test_explain_flow() -> None:
@@ -346,7 +352,7 @@ def test_missing_imagenet_weights_explain_and_offer_the_demo(tmp_path: Path, mon
     at = start("pages/1_Explain.py")
     at.selectbox(key=state.W_MODEL).select("vgg19").run()
     warning = ok(at).warning[0].value
-    assert "vgg19-dcbb9e9d.pth" in warning and "TORCH_HOME" in warning and "shapes-demo" in warning
+    assert "vgg19-dcbb9e9d.pth" in warning and "TORCH_HOME" in warning and "efficientnet_lite0" in warning
     assert button(at, "Download vgg19-dcbb9e9d.pth")
 
 
@@ -378,7 +384,7 @@ def test_download_button_fetches_from_a_mirror_and_checks_the_hash(
     at.selectbox(key=state.W_MODEL).select("resnet18").run()
     ok(at).button(key="download_resnet18").click().run()
     error = ok(at).error[0].value
-    assert "could not be downloaded" in error and "corrupt" in error and "shapes-demo" in error
+    assert "could not be downloaded" in error and "corrupt" in error and "efficientnet_lite0" in error
     size = (served / name).stat().st_size
     (bar,) = at.get("progress")
     assert bar.proto.value == 100
@@ -463,7 +469,7 @@ def test_corrupt_weights_in_the_cache_are_explained(tmp_path: Path, monkeypatch:
     at = start("pages/1_Explain.py")
     at.selectbox(key=state.W_MODEL).select("resnet18").run()
     error = ok(at).error[0].value
-    assert "not a readable PyTorch checkpoint" in error and "shapes-demo" in error
+    assert "not a readable PyTorch checkpoint" in error and "efficientnet_lite0" in error
     at.selectbox(key=state.W_MODEL).select("shapes-demo").run()
     assert not ok(at).error
 
@@ -515,7 +521,7 @@ def test_a_bad_link_warns_and_falls_back() -> None:
     at = open_link(model="vgg99", layer="nope", method="magic", sample="<b>x</b>", **{"class": "dragon"})
     warnings = " ".join(w.value for w in at.warning)
     assert "model 'vgg99'" in warnings and "method 'magic'" in warnings and plain_text("sample '<b>x</b>'") in warnings
-    assert at.selectbox(key=state.W_MODEL).value == "shapes-demo"
+    assert at.selectbox(key=state.W_MODEL).value == "efficientnet_lite0"  # the default model
     assert at.selectbox(key=state.W_METHOD).value == "gradcam"
     at = open_link(sample="cross", layer="nope", **{"class": "dragon"})
     warnings = " ".join(w.value for w in at.warning)

@@ -100,7 +100,7 @@ def test_the_shapes_model_says_when_a_photo_is_not_what_it_knows(shared_images: 
     assert not [i for i in at.info if "knows only 5 shapes" in i.value]
     image_uploader(at).upload("elephant.jpg", elephant, "image/jpeg").run()
     notes = [i.value for i in ok(at).info if "knows only 5 shapes" in i.value]
-    assert len(notes) == 1 and notes[0].startswith("This image is not one of the bundled samples"), notes
+    assert len(notes) == 1 and notes[0].startswith("This image is not one of the shapes scenes"), notes
     at.switch_page("pages/2_Crop_and_Compare.py").run()
     assert [i for i in ok(at).info if "knows only 5 shapes" in i.value]
     at.switch_page("pages/4_Misclassifications.py").run()

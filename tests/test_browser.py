@@ -375,3 +375,41 @@ def test_the_crop_box_drawn_is_the_crop_used(tmp_path: Path, shots: Path) -> Non
         browser.close()
     assert not external, f"requests left the machine: {external}"
     assert not errors, errors
+
+
+def test_the_riding_elephant_cropped_like_a_person_on_the_real_model(
+    tmp_path: Path, shots: Path, shared_images: Path
+) -> None:
+    """The seed's crop story on efficientnet_lite0 and a real photo: handles dragged twice, then the box."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page, external, errors = watched_page(browser)
+        page.goto(f"{base}/Crop_and_Compare")
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
+        page.get_by_role("option", name="riding_elephant.jpg").click()
+        expect(page.get_by_text("top-1 unchanged: water buffalo (0.22)")).to_be_visible(timeout=90_000)
+        settle(page)
+        crop = CropPage(page, base)
+        assert crop.size() == (513, 513)
+        screenshot(page, shots / "elephant_before.png")
+        # The top-left handle, twice: past the riders' heads, then below their seats and right of the child.
+        released = crop.drag_corner("nw", (150, 150))
+        assert near(released, (150, 150, 363, 363), 1.5), released
+        assert crop.check(released) == (150, 150, 363, 363)
+        released = crop.drag_corner("nw", (200, 210))
+        assert near(released, (200, 210, 313, 303), 1.5), released
+        assert crop.check(released) == (200, 210, 313, 303)
+        # Then the box itself, up and left: it keeps its size.
+        x, y, w, h = released
+        released = crop.drag(crop.screen(x + w / 2, y + h / 2), crop.screen(x + w / 2 - 20, y + h / 2 - 20))
+        assert near(released, (180, 190, 313, 303), 1.5), released
+        assert crop.check(released) == (180, 190, 313, 303)
+        expect(page.get_by_text("top-1 changed: water buffalo (0.22) → tusker")).to_be_visible(timeout=90_000)
+        assert not page.locator('[data-testid="stException"]').count()
+        screenshot(page, shots / "elephant_after.png")
+        browser.close()
+    assert not external, f"requests left the machine: {external}"
+    assert not errors, errors

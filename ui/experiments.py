@@ -83,19 +83,24 @@ def experiments(where: str) -> None:
     for experiment in EXPERIMENTS:
         ready = folder is not None and experiment.photo in found
         columns = st.columns([2, 5])
-        clicked = columns[0].button(
-            experiment.title, key=f"{state.W_EXPERIMENT}.{where}.{experiment.key}", disabled=not ready
+        columns[0].button(
+            experiment.title,
+            key=f"{state.W_EXPERIMENT}.{where}.{experiment.key}",
+            disabled=not ready,
+            on_click=_open,
+            args=(experiment,),
         )
         note = experiment.story
         if not ready:
             note += f" *Needs `{experiment.photo}` in the photo folder: set `{PHOTOS_ENV}` to a folder that holds it.*"
         columns[1].markdown(note)
-        if clicked:
-            _open(experiment)
 
 
 def _open(experiment: Experiment) -> None:
-    """Set up the experiment's photo, model, layer, class and box, and go to its page."""
+    """Set up the experiment's photo, model, layer, class and box, and ask for its page.
+
+    A callback, so it runs before any widget is drawn; the page that runs next switches pages.
+    """
     entry = images.load_sample(experiment.photo)
     images.add(entry)
     state.remember(state.W_MODEL, DEFAULT_MODEL)
@@ -108,4 +113,4 @@ def _open(experiment: Experiment) -> None:
         cropper.set_box(entry.key, experiment.box)
         st.session_state[state.W_MODE] = "crop"
     st.session_state[state.W_MULTI] = experiment.multi
-    st.switch_page(experiment.page)
+    st.session_state[state.GO_TO] = experiment.page

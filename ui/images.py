@@ -13,6 +13,8 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import ImageError, load_image
+from gradcam_core.demo.model import DEMO_NAME
+from gradcam_core.models import DEFAULT_MODEL
 from ui import state
 from ui.samples import Sample
 from ui.samples import samples as all_samples
@@ -100,3 +102,21 @@ def load_sample(name: str) -> ImageEntry:
     """A sample as an entry (named after its file)."""
     path = samples()[name].path
     return dataclasses.replace(decode(path.name, path.read_bytes()), sample=name)
+
+
+def use_sample(name: str) -> None:
+    """Make sample ``name`` current, switching to the model it was made for when the chosen one was not.
+
+    A photo on the shapes model brings the default ImageNet model, a shapes scene on any other model
+    brings the shapes model; the sidebar says so once (``state.MODEL_SWITCHED``).
+    """
+    add(load_sample(name))
+    sample = samples()[name]
+    model = state.setting(state.W_MODEL, DEFAULT_MODEL)
+    if sample.photo == (model == DEMO_NAME):
+        state.remember(state.W_MODEL, sample.model)
+        kind = "a photo" if sample.photo else "a shapes scene"
+        st.session_state[state.MODEL_SWITCHED] = (
+            f"Switched the model to **{sample.model}**: this sample is {kind}, made for it. "
+            f"Pick **{model}** again in the Model box to see what it makes of it."
+        )

@@ -33,7 +33,10 @@ def read_link() -> None:
             state.get(state.LINK_WARNINGS, []).append(f"the link's method '{method}' is unknown")
     if (sample := query.get("sample")) is not None:
         if sample in images.samples():
-            images.add(images.load_sample(sample))
+            if model is None:  # the link leaves the model to the sample: the one it was made for
+                images.use_sample(sample)
+            else:
+                images.add(images.load_sample(sample))
         else:
             state.get(state.LINK_WARNINGS, []).append(f"the link's sample '{sample}' is not a bundled sample")
     st.session_state[state.LINK_PENDING] = {k: query[k] for k in ("layer", "class") if k in query}

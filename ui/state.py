@@ -30,6 +30,7 @@ LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
 LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
 LINK_WARNINGS = "link_warnings"  # list[str]: link values that could not be used
 ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation (ui.widgets.page_setup)
+GO_TO = "go_to"  # str: the page a callback asked for; ui.widgets.page_setup switches to it
 MODEL_SWITCHED = "model_switched"  # str: why picking a sample switched the model (shown once)
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 

@@ -31,6 +31,7 @@ from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
 from ui import images, share, state
 from ui.compute import Explanation
 from ui.models import (
+    CUSTOM_PREFIX,
     YourModel,
     add_your_model,
     available,
@@ -56,6 +57,8 @@ SIDEBAR_CSS = '<style>section[data-testid="stSidebar"] { min-width: 28rem; }</st
 def page_setup(title: str) -> None:
     """Configure the page; every page calls this first."""
     _route_through_app()
+    if (target := st.session_state.pop(state.GO_TO, None)) is not None:
+        st.switch_page(target)
     st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
     st.html(SIDEBAR_CSS)
 
@@ -325,28 +328,16 @@ FIRST_SAMPLE = {DEFAULT_MODEL: "Chelsea the cat (photo)", DEMO_NAME: "tagged cir
 
 
 def _pick_sample() -> None:
-    """Make the picked sample current, switching to the model it was made for if the current one was not."""
-    name = st.session_state[state.W_SAMPLE]
-    if not name:
-        return
-    images.add(images.load_sample(name))
-    sample = images.samples()[name]
-    model = state.setting(state.W_MODEL, DEFAULT_MODEL)
-    shapes_model = model == DEMO_NAME
-    if sample.photo == shapes_model:  # a photo on the shapes model, or a shapes scene on another model
-        state.remember(state.W_MODEL, sample.model)
-        kind = "a photo" if sample.photo else "a shapes scene"
-        st.session_state[state.MODEL_SWITCHED] = (
-            f"Switched the model to **{sample.model}**: this sample is {kind}, made for it. "
-            f"Pick **{display_name(model)}** again in the Model box to see what it makes of it."
-        )
+    """Make the picked sample current (with the model it was made for, if the current one was not)."""
+    if st.session_state[state.W_SAMPLE]:
+        images.use_sample(st.session_state[state.W_SAMPLE])
 
 
 def image_credit(entry: images.ImageEntry) -> None:
     """Say whose picture a sample is, under which licence."""
     sample = images.sample_of(entry.key)
     if sample is not None:
-        st.caption(f"Sample image **{plain_text(sample.name)}**: {plain_text(sample.credit)}.")
+        st.markdown(f":gray[Sample image **{plain_text(sample.name)}**: {plain_text(sample.credit)}.]")
 
 
 def class_picker(exp: Explanation, categories: list[str], key: str) -> int:
@@ -454,7 +445,7 @@ def fit_notice(model_name: str, keys: list[str]) -> None:
             )
         return
     scenes = sum(s is not None and not s.photo for s in found)
-    if scenes:
+    if scenes and not model_name.startswith(CUSTOM_PREFIX):  # your own model may have been made for them
         st.info(
             f"{what.format(n=scenes, total=len(keys))} a drawn shapes scene, made for **{DEMO_NAME}**. "
             f"**{display_name(model_name)}** was not trained on such scenes, and ImageNet has no circle, cross, "
