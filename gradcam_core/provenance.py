@@ -5,7 +5,7 @@ The manifest schema (``gradcam-explorer/manifest/1``), written by the CLI and th
     {
       "schema": "gradcam-explorer/manifest/1",
       "created": "2026-11-26T21:40:00+00:00",          # UTC, ISO 8601
-      "versions": {"gradcam_core": "...", "torch": "...", "torchvision": "..."},
+      "versions": {"gradcam_core": "...", "torch": "...", "torchvision": "...", "timm": "..."},
       "model": {"name": "resnet50", "weights": "/path/or/random", "weights_sha256": "..." | null,
                 "trained": true, "preprocess": "ImageClassification(...)", "input_size": [224, 224]},
       "layer": "layer4", "method": "gradcam",
@@ -25,8 +25,10 @@ Raw maps (``.npy``) are float32 at the layer's resolution, not normalised.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any
 
 import torch
@@ -34,19 +36,30 @@ import torchvision
 
 from gradcam_core.models import LoadedModel
 
-__all__ = ["SCHEMA", "manifest_header", "top_classes"]
+__all__ = ["SCHEMA", "manifest_header", "top_classes", "versions"]
 
 SCHEMA = "gradcam-explorer/manifest/1"
 
 
-def manifest_header(loaded: LoadedModel, layer: str, method: str, normalisation: str) -> dict[str, Any]:
-    """The manifest's fields shared by every item."""
+def versions() -> dict[str, str]:
+    """The versions of what computes a map: this package, torch, torchvision, and timm when installed.
+
+    timm builds the real model's architecture (see :mod:`gradcam_core.efficientnet_lite`).
+    """
     from gradcam_core import __version__
 
+    found = {"gradcam_core": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        found["timm"] = metadata.version("timm")
+    return found
+
+
+def manifest_header(loaded: LoadedModel, layer: str, method: str, normalisation: str) -> dict[str, Any]:
+    """The manifest's fields shared by every item."""
     return {
         "schema": SCHEMA,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": {"gradcam_core": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "versions": versions(),
         "model": {
             "name": loaded.name,
             "weights": loaded.weights,

@@ -96,6 +96,13 @@ def settle(page: object) -> None:
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
 
 
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` as a person does in a long list: open it, type, click."""
+    page.get_by_role("combobox", name=label).click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def screenshot(page: object, path: Path) -> None:
     """A screenshot of the whole app: grow the viewport to the content, since Streamlit scrolls inside."""
     height = page.evaluate(  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gradcam_core import load_image, load_model
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.browser import ARGS, CHROMIUM, require_browser, settle, streamlit_server, watched_page
+from tests.browser import ARGS, CHROMIUM, choose, require_browser, settle, streamlit_server, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -97,8 +97,7 @@ def test_concurrent_sessions_each_get_their_own_correct_result(tmp_path: Path) -
         broken.wait_for_selector(uploader, state="attached")
         broken.locator(uploader).set_input_files(files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"junk"}])
         for page, (sample, _, _) in zip(pages, JOBS, strict=True):
-            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample image").click()
-            page.get_by_role("option", name=sample, exact=True).click()
+            choose(page, "Sample image", sample)
         for page in pages:
             expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
         for page, (_, layer, _) in zip(pages, JOBS, strict=True):

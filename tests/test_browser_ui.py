@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.browser import ARGS, CHROMIUM, require_browser, screenshot, settle, streamlit_server, watched_page
+from tests.browser import ARGS, CHROMIUM, choose, require_browser, screenshot, settle, streamlit_server, watched_page
 
 pytestmark = pytest.mark.browser
 NAV = '[data-testid="stSidebarNav"] a'
@@ -88,18 +89,20 @@ def test_a_new_user_with_a_photo(tmp_path: Path, shots: Path, shared_images: Pat
         uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             str(shared_images / "elephant.jpg")
         )
-        expect(page.get_by_text("This image is not one of the bundled samples")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("knows only 5 shapes")).to_be_visible()
+        # The real ImageNet model, the default, names it; it needs no notice for a photo.
+        class_box = page.get_by_role("combobox", name="Class to explain")
+        expect(class_box).to_have_value(re.compile(r"^African elephant \(4\d\.\d%\) · predicted$"), timeout=60_000)
         settle(page)
+        assert page.get_by_text("not one of the shapes scenes").count() == 0
         no_exception()
         for chart in ("stVegaLiteChart", "stDataFrame"):
             page.locator(f'[data-testid="{chart}"] :is(canvas, svg)').first.wait_for(timeout=60_000)
         screenshot(page, shots / "02_explain.png")
         page.get_by_role("button", name="Pin to board").click()
         settle(page)
-        side.locator('[data-testid="stSelectbox"]', has_text="Sample image").click()
-        page.get_by_role("option", name="tagged circle called star").click()
-        expect(page.get_by_text("This image is not one of the bundled samples")).to_have_count(0, timeout=60_000)
+        choose(page, "Sample image", "tagged circle called star")
+        expect(page.get_by_text("Switched the model to shapes-demo")).to_be_visible(timeout=60_000)
+        expect(class_box).to_have_value(re.compile(r"^star \(\d+\.\d%\) · predicted$"), timeout=60_000)
         settle(page)
         page.get_by_role("button", name="Pin to board").click()
         settle(page)
@@ -116,7 +119,7 @@ def test_a_new_user_with_a_photo(tmp_path: Path, shots: Path, shared_images: Pat
         settle(page)
         page.get_by_role("button", name="Run batch").click()
         expect(page.get_by_text("6 images · 5 labelled · 1 wrong")).to_be_visible(timeout=120_000)
-        expect(page.get_by_text("1 of these 6 images are not one of the bundled samples")).to_be_visible()
+        expect(page.get_by_text("1 of these 6 images are not one of the shapes scenes")).to_be_visible()
         expect(page.get_by_text("unlabelled")).to_be_visible()
         settle(page)
         no_exception()

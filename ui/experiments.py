@@ -60,9 +60,10 @@ EXPERIMENTS = (
         "riding_elephant.jpg",
         CROP,
         "Three people ride an elephant. The whole photo is *water buffalo* (22 %), and that map lies on the "
-        "elephant's body, not on the riders. Cropped to the elephant, with the riders' upper bodies and the "
-        "child outside the box, it is *tusker* (60 %).",
-        box=Box(180, 190, 333, 323),
+        "elephant, not on the riders. Cropped to the elephant's head and front legs, with the riders and the "
+        "child outside the box, it is *tusker* (48 %). Not every crop does this: tight crops of the body alone "
+        "are often *sorrel* or *Arabian camel*.",
+        box=Box(320, 260, 193, 253),
     ),
     Experiment(
         "cat_dog",

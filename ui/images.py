@@ -16,6 +16,7 @@ from gradcam_core import ImageError, load_image
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.models import DEFAULT_MODEL
 from ui import state
+from ui.models import CUSTOM_PREFIX
 from ui.samples import Sample
 from ui.samples import samples as all_samples
 
@@ -107,13 +108,14 @@ def load_sample(name: str) -> ImageEntry:
 def use_sample(name: str) -> None:
     """Make sample ``name`` current, switching to the model it was made for when the chosen one was not.
 
-    A photo on the shapes model brings the default ImageNet model, a shapes scene on any other model
-    brings the shapes model; the sidebar says so once (``state.MODEL_SWITCHED``).
+    A photo on the shapes model brings the default ImageNet model, a shapes scene on another listed
+    model brings the shapes model (your own model stays: it may have been made for either); the
+    sidebar says so once (``state.MODEL_SWITCHED``).
     """
     add(load_sample(name))
     sample = samples()[name]
     model = state.setting(state.W_MODEL, DEFAULT_MODEL)
-    if sample.photo == (model == DEMO_NAME):
+    if not model.startswith(CUSTOM_PREFIX) and sample.photo == (model == DEMO_NAME):
         state.remember(state.W_MODEL, sample.model)
         kind = "a photo" if sample.photo else "a shapes scene"
         st.session_state[state.MODEL_SWITCHED] = (

@@ -5,7 +5,7 @@ The ZIP's ``manifest.json`` follows the schema ``gradcam-explorer/board/1``::
     {
       "schema": "gradcam-explorer/board/1",
       "created": "2026-11-26T21:50:00+00:00",                 # UTC, ISO 8601
-      "versions": {"app": "...", "torch": "...", "torchvision": "..."},
+      "versions": {"app": "...", "torch": "...", "torchvision": "...", "timm": "..."},
       "normalisation": "per panel" | "shared (vmax = 1.23)",
       "panels": [
         {"overlay": "01_cat.png", "map": "01_cat.npy", "map_shape": [7, 7], "map_max": 3.2,
@@ -33,11 +33,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import torch
-import torchvision
 from PIL import Image, ImageDraw
 
-import gradcam_core
+from gradcam_core import provenance
 from ui.board import Panel, render
 
 SCHEMA = "gradcam-explorer/board/1"
@@ -64,8 +62,9 @@ def _with_box(panel: Panel) -> Image.Image:
 
 
 def versions() -> dict[str, str]:
-    """The versions that produced an export."""
-    return {"app": gradcam_core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
+    """The versions that produced an export (the engine's, with the app's version first)."""
+    engine = provenance.versions()
+    return {"app": engine.pop("gradcam_core"), **engine}
 
 
 def _entry(panel: Panel, stem: str) -> dict[str, Any]:
