@@ -60,15 +60,18 @@ def lite(request: pytest.FixtureRequest) -> LoadedModel:
 
 
 def test_logits_equal_the_reference_on_random_inputs_and_a_photo(lite: LoadedModel, chelsea: Image.Image) -> None:
-    side = SIZES[lite.name][0]
-    reference = efficientnet.reference(lite.name)
+    """One pass of the real engine at the default layer: its logits are the reference's, its maps 7 × 7 (for 224)."""
+    side, _, _, cells = SIZES[lite.name]
     random = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
     x = torch.cat([random, lite.preprocess(chelsea)[None]])
+    result = compute_cam(lite.model, x, lite.default_layer)
     with torch.no_grad():
-        logits = lite.model(x)
-        torch.testing.assert_close(logits, reference(x), rtol=0, atol=1e-5)
-    assert not torch.allclose(logits[0], logits[1], atol=1e-2)  # the inputs do reach the logits
-    assert int(logits[1].argmax()) in (281, 282, 285)  # tabby, tiger cat, Egyptian cat: chelsea is a tabby
+        torch.testing.assert_close(result.logits, efficientnet.reference(lite.name)(x), rtol=0, atol=1e-5)
+    assert not torch.allclose(result.logits[0], result.logits[1], atol=1e-2)  # the inputs do reach the logits
+    assert int(result.classes[1, 0]) in (281, 282, 285)  # tabby, tiger cat, Egyptian cat: chelsea is a tabby
+    assert result.maps.shape == (2, 1, cells, cells) and not result.warnings
+    photo_map = result.maps[1, 0]
+    assert float(photo_map.max()) > 0 and float(photo_map.min()) < float(photo_map.max())
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
@@ -117,15 +120,12 @@ def test_categories_are_torchvisions_imagenet_list(lite: LoadedModel) -> None:
     assert lite.categories[386] == "African elephant" and lite.categories[340] == "zebra"
 
 
-def test_the_default_layer_is_the_last_activation_before_pooling(lite: LoadedModel, chelsea: Image.Image) -> None:
-    side = SIZES[lite.name][3]
+def test_the_default_layer_is_the_last_activation_before_pooling(lite: LoadedModel) -> None:
+    """(Its 7 × 7, 8 × 8 and 9 × 9 maps: see the logits test, which runs the engine at this layer.)"""
     assert lite.default_layer == "bn2.act"
-    names = [info.name for info in list_layers(lite.model, 64)]  # a small input keeps the listing quick
-    assert names[-4:] == ["blocks", "conv_head", "bn2.act", "bn2"]  # bn2 is batch norm with bn2.act fused in
-    assert type(dict(lite.model.named_modules())["bn2.act"]).__name__ == "ReLU6"
-    result = compute_cam(lite.model, lite.preprocess(chelsea)[None], lite.default_layer)
-    assert result.maps.shape == (1, 1, side, side) and not result.warnings
-    assert float(result.maps.max()) > 0 and float(result.maps.min()) < float(result.maps.max())
+    infos = list_layers(lite.model, 64)  # a small input keeps the listing quick
+    assert [i.name for i in infos][-4:] == ["blocks", "conv_head", "bn2.act", "bn2"]  # bn2: batch norm + bn2.act
+    assert infos[-2].type == "ReLU6" and infos[-2].shape == (1280, 2, 2)
 
 
 def test_another_variants_weights_are_refused_with_a_clear_error(tmp_path: Path) -> None:

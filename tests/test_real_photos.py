@@ -11,6 +11,7 @@ boxes whose maps point elsewhere (not asserted) are in ``tests/data/photo_boxes.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 
 from gradcam_core import LoadedModel, compute_cam, load_image, paste_map
 from tests import efficientnet
+from tests.conftest import SHARED
 
 BOXES = json.loads((Path(__file__).parent / "data" / "photo_boxes.json").read_text())
 Box = list[int]  # [x, y, w, h] in image pixels
@@ -29,24 +31,55 @@ def lite0() -> LoadedModel:
     return efficientnet.registered("efficientnet_lite0")
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What the model made of one photo: its probabilities, and each boxed class's map peak in image pixels."""
+
+    probabilities: torch.Tensor
+    peaks: dict[int, tuple[float, float]]
+
+
+@pytest.fixture(scope="module")
+def seen(lite0: LoadedModel) -> dict[str, Seen]:
+    """Every shared photo through the real engine once: one batch, each photo with the classes boxed on it."""
+    folder = SHARED / "images"
+    if not folder.is_dir():
+        pytest.skip("../shared/images is not present on this machine")
+    files = [e["file"] for e in json.loads((folder / "manifest.json").read_text())["images"]]
+    wanted: dict[str, list[int]] = {f: [] for f in files}
+    for entry in BOXES["boxes"] + BOXES["known_misses"]:
+        wanted[entry["image"]].append(entry["cls"])
+    width = max(len(c) for c in wanted.values())
+    classes = [(c or [0]) + [(c or [0])[0]] * (width - len(c or [0])) for c in wanted.values()]  # K per photo
+    photos = [load_image(folder / f) for f in files]
+    batch = torch.stack([lite0.preprocess(photo) for photo in photos])
+    result = compute_cam(lite0.model, batch, lite0.default_layer, classes=classes)
+    assert result.maps.shape[-2:] == (7, 7) and not result.warnings
+    out = {}
+    for i, (file, photo) in enumerate(zip(files, photos, strict=True)):
+        region = lite0.input_region(photo.size)
+        peaks = {c: peak(paste_map(result.maps[i, k], region, photo.size)) for k, c in enumerate(wanted[file])}
+        out[file] = Seen(result.probabilities[i], peaks)
+    return out
+
+
 def test_top1_is_an_expected_class_on_at_least_15_of_the_18_labelled_photos(
-    lite0: LoadedModel, shared_images: Path
+    lite0: LoadedModel, shared_images: Path, seen: dict[str, Seen]
 ) -> None:
-    labelled = [
-        e for e in json.loads((shared_images / "manifest.json").read_text())["images"] if e["expected_imagenet_indices"]
-    ]
+    manifest = json.loads((shared_images / "manifest.json").read_text())["images"]
+    labelled = [e for e in manifest if e["expected_imagenet_indices"]]
     assert len(labelled) == 18
-    with torch.no_grad():
-        probabilities = [
-            lite0.model(lite0.preprocess(load_image(shared_images / e["file"]))[None]).softmax(1)[0] for e in labelled
-        ]
     misses = []
-    for entry, p in zip(labelled, probabilities, strict=True):
+    for entry in labelled:
+        p = seen[entry["file"]].probabilities
         top = int(p.argmax())
         if top not in entry["expected_imagenet_indices"]:
             misses.append(f"{entry['file']}: {lite0.categories[top]} {float(p[top]):.2f}")
     print(f"top-1 expected on {18 - len(misses)}/18; misses: {misses}")
     assert len(misses) <= 3, misses
+    with torch.no_grad():  # the batch gave what one photo alone gives
+        alone = lite0.model(lite0.preprocess(load_image(shared_images / "cat_dog.png"))[None]).softmax(1)[0]
+    torch.testing.assert_close(alone, seen["cat_dog.png"].probabilities, rtol=1e-4, atol=1e-6)
 
 
 def peak(heatmap: np.ndarray) -> tuple[float, float]:
@@ -58,14 +91,6 @@ def peak(heatmap: np.ndarray) -> tuple[float, float]:
 def inside(point: tuple[float, float], box: Box) -> bool:
     x, y = point
     return box[0] <= x < box[0] + box[2] and box[1] <= y < box[1] + box[3]
-
-
-def class_peak(loaded: LoadedModel, folder: Path, image: str, cls: int) -> tuple[float, float]:
-    """The peak of class ``cls``'s Grad-CAM map at the default layer, pasted back at the image's size."""
-    photo = load_image(folder / image)
-    result = compute_cam(loaded.model, loaded.preprocess(photo)[None], loaded.default_layer, classes=[cls])
-    assert result.maps.shape == (1, 1, 7, 7) and not result.warnings
-    return peak(paste_map(result.maps[0, 0], loaded.input_region(photo.size), photo.size))
 
 
 def test_the_box_file_is_well_formed() -> None:
@@ -86,15 +111,24 @@ def test_the_box_file_is_well_formed() -> None:
 
 
 @pytest.mark.parametrize("entry", BOXES["boxes"], ids=[e["id"] for e in BOXES["boxes"]])
-def test_the_class_maps_peak_lies_in_its_objects_box(lite0: LoadedModel, shared_images: Path, entry: dict) -> None:
-    point = class_peak(lite0, shared_images, entry["image"], entry["cls"])
+def test_the_class_maps_peak_lies_in_its_objects_box(lite0: LoadedModel, seen: dict[str, Seen], entry: dict) -> None:
+    point = seen[entry["image"]].peaks[entry["cls"]]
     name = lite0.categories[entry["cls"]]
     assert any(inside(point, box) for box in entry["boxes"]), f"{name}'s peak {point} is not on {entry['object']}"
     assert not any(inside(point, box) for box in entry["outside"]), f"{name}'s peak {point} is on another object"
 
 
-def test_the_known_misses_still_miss(lite0: LoadedModel, shared_images: Path) -> None:
+def test_the_known_misses_still_miss(seen: dict[str, Seen]) -> None:
     """Recorded, not hidden: if one of these starts to hit, its entry moves to the asserted boxes."""
     for entry in BOXES["known_misses"]:
-        point = class_peak(lite0, shared_images, entry["image"], entry["cls"])
+        point = seen[entry["image"]].peaks[entry["cls"]]
         assert not any(inside(point, box) for box in entry["boxes"]), entry["id"]
+
+
+def test_one_photo_alone_gives_the_batchs_peaks(lite0: LoadedModel, shared_images: Path, seen: dict[str, Seen]) -> None:
+    """The class-discriminative pair, explained on its own as the app does: the same two peaks as in the batch."""
+    photo = load_image(shared_images / "cat_dog.png")
+    result = compute_cam(lite0.model, lite0.preprocess(photo)[None], lite0.default_layer, classes=[243, 282])
+    for k, cls in enumerate((243, 282)):
+        alone = peak(paste_map(result.maps[0, k], lite0.input_region(photo.size), photo.size))
+        assert alone == pytest.approx(seen["cat_dog.png"].peaks[cls], abs=1.0)
