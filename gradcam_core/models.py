@@ -269,14 +269,14 @@ def load_model(
         CheckpointError: a weights file is unreadable, unsafe or does not fit the architecture.
     """
     spec = model_spec(name)
+    path = Path(weights) if weights not in ("pretrained", "random") else weights_path(name)
+    if weights == "pretrained" and not path.is_file():  # before building: say what is missing at once
+        path = _fetch(spec, path, download_missing, progress, weights_url)
     model = spec.build()
     sha256: str | None = None
     if weights == "random":
         source = "random"
     else:
-        path = Path(weights) if weights != "pretrained" else weights_path(name)
-        if weights == "pretrained" and not path.is_file():
-            path = _fetch(spec, path, download_missing, progress, weights_url)
         state = _remap_legacy_keys(read_state_dict(path))
         outputs = _head_outputs(model, state)
         if outputs is not None:
