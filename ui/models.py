@@ -181,13 +181,13 @@ def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> st
     CUSTOM_DIR.mkdir(parents=True, exist_ok=True)
     new = not spec.path.exists()
     if new:
-        spec.path.write_bytes(data)
+        _write_atomically(spec.path, data)
     if is_torchscript(spec.path):
         spec = replace(spec, arch=None)
     if labels is not None:
         text = json.dumps(labels)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        (CUSTOM_DIR / f"{digest}.json").write_text(text)
+        _write_atomically(CUSTOM_DIR / f"{digest}.json", text.encode())
         spec = replace(spec, labels=digest)
     try:
         with st.spinner(f"Loading {spec.file}…"):
@@ -199,6 +199,13 @@ def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> st
         st.error(f"**{plain_text(spec.file)}** cannot be used {what}: {exc}")
         return None
     return spec.key
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that no other session ever reads a part-written file."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    Path(tmp.name).replace(path)
 
 
 def get_model(name: str) -> LoadedModel | None:
