@@ -13,7 +13,8 @@ on it say whether the model learnt the shapes or the training generator's style:
   square now and then; sizes 28–56 % of the side;
 - its own noise levels and a light Gaussian blur.
 
-Training (:mod:`gradcam_core.demo.train`) never imports this module; keep it that way.
+No training scene comes from this module (:mod:`gradcam_core.demo.train` draws only from
+:mod:`gradcam_core.demo.world`; it meets this module only through the evaluation it prints); keep it that way.
 """
 
 from __future__ import annotations

@@ -86,8 +86,19 @@ def _to_input(images: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def train(seed: int, n_images: int, epochs: int, batch: int = 64) -> ShapesNet:
-    """Train a fresh model on ``n_images`` scenes of stream ``seed``."""
+def train(
+    seed: int, n_images: int, epochs: int, batch: int = 64, init: Path | None = None, lr: float = 3e-3
+) -> ShapesNet:
+    """Train a model on ``n_images`` scenes of stream ``seed``: a fresh one, or the weights ``init`` fine-tuned.
+
+    Args:
+        seed: the scenes' stream and torch's seed (below :data:`EVAL_SEED`).
+        n_images: how many scenes to draw.
+        epochs: passes over them.
+        batch: the batch size.
+        init: a state_dict to start from (fine-tuning), or ``None`` for a fresh model.
+        lr: the one-cycle schedule's peak learning rate.
+    """
     if seed >= EVAL_SEED:
         raise ValueError(f"training seeds must be below {EVAL_SEED}, which starts the evaluation streams")
     torch.manual_seed(seed)
@@ -98,10 +109,13 @@ def train(seed: int, n_images: int, epochs: int, batch: int = 64) -> ShapesNet:
     labels = torch.tensor([d[1] for d in data])
     print(f"{n_images} scenes drawn in {time.perf_counter() - start:.0f} s; label counts {labels.bincount().tolist()}")
 
-    model = ShapesNet().to(memory_format=torch.channels_last).train()
+    model = ShapesNet()
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+    model = model.to(memory_format=torch.channels_last).train()
     steps = epochs * ((n_images + batch - 1) // batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     order_gen = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         order = torch.randperm(n_images, generator=order_gen)
@@ -116,6 +130,8 @@ def train(seed: int, n_images: int, epochs: int, batch: int = 64) -> ShapesNet:
             schedule.step()
             total += float(loss.detach()) * len(idx)
             hits += int((logits.argmax(1) == labels[idx]).sum())
+            if (i // batch) % 50 == 49:
+                print(f"  step {i // batch + 1}: {time.perf_counter() - start:.0f} s", flush=True)
         print(
             f"epoch {epoch + 1}/{epochs}: loss {total / n_images:.4f}, train acc {hits / n_images:.3f}, "
             f"{time.perf_counter() - start:.0f} s",
@@ -181,10 +197,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=WEIGHTS_FILE)
+    parser.add_argument("--init", type=Path, default=None, help="weights to fine-tune instead of a fresh model")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model = train(args.seed, args.images, args.epochs)
+    model = train(args.seed, args.images, args.epochs, init=args.init, lr=args.lr)
     torch.save(model.state_dict(), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) after {time.perf_counter() - start:.0f} s")
     print(evaluate(load_model(DEMO_NAME, args.out, device="cpu")))
