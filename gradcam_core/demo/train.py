@@ -3,8 +3,12 @@
     python -m gradcam_core.demo.train [--seed 0] [--images 20000] [--epochs 8]
 
 Deterministic for a seed on a given machine and thread count (2 threads here): the scenes come
-from ``numpy`` generators keyed by (seed, index), and torch is seeded. About 20 minutes on a
-2-core CPU. Writes ``gradcam_core/demo/shapes_demo.pt`` and ``gradcam_core/demo/samples/``.
+from ``numpy`` generators keyed by (seed, index), and torch is seeded. Writes
+``gradcam_core/demo/shapes_demo.pt`` and ``gradcam_core/demo/samples/`` (``--samples-only``
+rewrites the samples for the committed weights). ``--init WEIGHTS`` fine-tunes instead of
+starting fresh. The committed weights still come from the classic-style recipe (15000 scenes,
+10 epochs, before styles were added, about 17 minutes on 2 idle cores); the styled default
+(20000 scenes, 8 epochs, about 2.5x the compute per pass on a loaded machine) is not yet run to the end.
 
 Most scenes (:data:`STYLED`) are drawn in a random style (:func:`~gradcam_core.demo.world.random_style`:
 backgrounds, noise, blur, outlines, contrast and proportions vary), the rest in the classic one, so
@@ -31,7 +35,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gradcam_core.cam import compute_cam
-from gradcam_core.demo.evaluate import EVAL_SEED, evaluate
+from gradcam_core.demo.evaluate import EVAL_SEED, WORLDS, evaluate
 from gradcam_core.demo.model import DEMO_NAME, MEAN, SAMPLES_DIR, STD, WEIGHTS_FILE, ShapesNet
 from gradcam_core.demo.world import (
     CATEGORIES,
@@ -199,13 +203,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=WEIGHTS_FILE)
     parser.add_argument("--init", type=Path, default=None, help="weights to fine-tune instead of a fresh model")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--samples-only", action="store_true", help="only rewrite samples/ for the committed weights")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.samples_only:
+        print("samples:", ", ".join(write_samples(SAMPLES_DIR)))
+        return
     start = time.perf_counter()
     model = train(args.seed, args.images, args.epochs, init=args.init, lr=args.lr)
     torch.save(model.state_dict(), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) after {time.perf_counter() - start:.0f} s")
-    print(evaluate(load_model(DEMO_NAME, args.out, device="cpu")))
+    loaded = load_model(DEMO_NAME, args.out, device="cpu")
+    for world in WORLDS:
+        print(evaluate(loaded, world=world), flush=True)
     if args.out == WEIGHTS_FILE:
         print("samples:", ", ".join(write_samples(SAMPLES_DIR)))
 
