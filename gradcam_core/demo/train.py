@@ -8,7 +8,7 @@ from ``numpy`` generators keyed by (seed, index), and torch is seeded. Writes
 rewrites the samples for the committed weights). ``--init WEIGHTS`` fine-tunes instead of
 starting fresh. The committed weights still come from the classic-style recipe (15000 scenes,
 10 epochs, before styles were added, about 17 minutes on 2 idle cores); the styled default
-(20000 scenes, 8 epochs, about 2.5x the compute per pass on a loaded machine) is not yet run to the end.
+(20000 scenes, 8 epochs, about 20 minutes on 2 idle cores) has not been run to the end yet.
 
 Most scenes (:data:`STYLED`) are drawn in a random style (:func:`~gradcam_core.demo.world.random_style`:
 backgrounds, noise, blur, outlines, contrast and proportions vary), the rest in the classic one, so
