@@ -11,6 +11,7 @@ import torch
 from gradcam_core import LoadedModel, load_image, load_model
 from gradcam_core.demo.evaluate import EVAL_SEED, evaluate
 from gradcam_core.demo.model import SAMPLES_DIR, WEIGHTS_FILE
+from gradcam_core.demo.other_world import draw_other_scene, other_rng
 from gradcam_core.demo.train import train, training_scene
 from gradcam_core.demo.world import CATEGORIES, draw_scene, scene_rng
 
@@ -27,6 +28,32 @@ def test_figures_on_fresh_scenes(demo: LoadedModel) -> None:
     assert report.fooled >= 0.40
     assert report.map_on_tag >= 0.70
     assert report.crop_fixed >= 0.90
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="target of issue 12 not met yet: the committed weights get 54 % clean top-1 on this generator "
+    "(a styled fine-tune reached 84 %); remove this mark with weights that pass",
+)
+def test_figures_hold_on_an_independent_generator(demo: LoadedModel) -> None:
+    """Scenes drawn by other code in other styles (never seen in training): the shapes, not the style, are learnt."""
+    report = evaluate(demo, clean=200, tagged=100, world="other")
+    assert report.accuracy >= 0.95, report
+    assert min(c.accuracy for c in report.classes) >= 0.85, report
+    assert report.pointing >= 0.90, report
+    # the planted shortcut still fools it there, the map shows why, and cropping the tag away fixes it
+    assert report.fooled >= 0.75, report
+    assert report.map_on_tag >= 0.70, report
+    assert report.crop_fixed >= 0.80, report
+
+
+def test_other_generator_is_deterministic_and_unknown_worlds_are_refused(demo: LoadedModel) -> None:
+    a, b = draw_other_scene(other_rng(3, 1), 4, tagged=True), draw_other_scene(other_rng(3, 1), 4, tagged=True)
+    assert np.array_equal(a.image, b.image) and a.box == b.box and a.tag == b.tag and a.tag is not None
+    assert a.image.shape == (128, 128, 3) and a.image.dtype == np.uint8
+    assert not np.array_equal(a.image, draw_other_scene(other_rng(3, 2), 4, tagged=True).image)
+    with pytest.raises(ValueError, match="own, other"):
+        evaluate(demo, clean=1, tagged=1, world="mine")
 
 
 def test_demo_model_is_registered_offline_and_small(demo: LoadedModel) -> None:

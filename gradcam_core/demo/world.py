@@ -5,6 +5,12 @@ cross) on a cluttered background. A scene may carry the *tag*: a 4×4 black-and-
 checkerboard in a corner, the watermark the demo model learns as a shortcut for "star".
 Everything is drawn with OpenCV from a NumPy generator, so a (seed, index) pair always gives
 the same scene.
+
+A scene is drawn in the *classic* style (a noisy two-colour gradient, a filled shape) unless a
+:class:`Style` is given: training draws most of its scenes in random styles
+(:func:`random_style`: flat, radial, blotchy, striped or grainy backgrounds, other noise levels,
+blur, outlined or rimmed shapes, softer contrast, a little jitter in the star's and the cross's
+proportions), so that the model learns the shapes rather than one way of drawing them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 
 from gradcam_core.regions import Box
 
-__all__ = ["CATEGORIES", "SIZE", "Scene", "draw_pair", "draw_scene", "grow_box", "scene_rng"]
+__all__ = ["CATEGORIES", "SIZE", "Scene", "Style", "draw_pair", "draw_scene", "grow_box", "random_style", "scene_rng"]
 
 #: The demo model's classes, in output order.
 CATEGORIES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
@@ -42,6 +48,51 @@ class Scene:
     tag: Box | None
 
 
+@dataclass(frozen=True)
+class Style:
+    """How a scene is drawn, when not in the classic style.
+
+    Attributes:
+        background: "gradient", "flat", "radial", "blotches", "stripes" or "grain".
+        noise: the standard deviation of the pixel noise over the whole image, in grey levels.
+        blur: the Gaussian blur's sigma in pixels, applied last (0: none).
+        ink: "fill", "outline" (a hollow shape) or "rim" (filled, with a rim of another colour).
+        thickness: the outline's or rim's width, as a fraction of the shape's size.
+        contrast: the least luminance difference between the shape and the background.
+        clutter: a factor on the number of lines and dots on the background.
+        star_inner: the star's inner radius relative to its outer one.
+        cross_bar: the cross's bar half-width relative to its arm.
+    """
+
+    background: str = "gradient"
+    noise: float = 8.0
+    blur: float = 0.0
+    ink: str = "fill"
+    thickness: float = 0.1
+    contrast: float = 45.0
+    clutter: float = 1.0
+    star_inner: float = 0.42
+    cross_bar: float = 0.3
+
+
+_BACKGROUNDS = ("gradient", "flat", "radial", "blotches", "stripes", "grain")
+
+
+def random_style(rng: np.random.Generator) -> Style:
+    """A random drawing style, for training."""
+    return Style(
+        background=str(rng.choice(_BACKGROUNDS)),
+        noise=float(rng.choice([0.0, rng.uniform(0, 8), rng.uniform(8, 24)])),
+        blur=float(rng.uniform(0.3, 1.6)) if rng.uniform() < 0.5 else 0.0,
+        ink=str(rng.choice(["fill", "fill", "outline", "rim"])),
+        thickness=float(rng.uniform(0.05, 0.16)),
+        contrast=float(rng.uniform(28, 60)),
+        clutter=float(rng.uniform(0, 2)),
+        star_inner=float(rng.uniform(0.36, 0.5)),
+        cross_bar=float(rng.uniform(0.22, 0.38)),
+    )
+
+
 def scene_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for scene ``index`` of the stream ``seed``."""
     return np.random.default_rng([seed, index])
@@ -55,6 +106,7 @@ def draw_scene(
     fill: tuple[float, float] = (0.25, 0.60),
     cut: bool = False,
     aspect: float = 1.0,
+    style: Style | None = None,
 ) -> Scene:
     """Draw one scene.
 
@@ -65,17 +117,27 @@ def draw_scene(
         fill: the range of the shape's size as a fraction of the image side.
         cut: let the shape run a little over the image's edge (as a tight user crop does).
         aspect: stretch the shape horizontally by this factor (a crop resized to a square).
+        style: the drawing style; ``None`` for the classic style.
     """
-    background, ink = _palette(rng)
-    image = _background(rng, background)
+    if style is None:
+        background, ink = _palette(rng)
+        image = _background(rng, background)
+    else:
+        background, ink = _palette(rng, style.contrast)
+        image = _styled_background(rng, background, style)
     tag_box = _tag_box(rng) if tagged else None
     for _ in range(100):  # place the shape clear of the tag
-        points, box = _shape_points(rng, shape, fill, cut, aspect)
+        points, box = _shape_points(rng, shape, fill, cut, aspect, style)
         if tag_box is None or not _overlaps(grow_box(box, 0.1), tag_box, margin=2):
             break
-    _fill(image, shape, points, ink)
+    if style is None:
+        _fill(image, shape, points, ink)
+    else:
+        _ink(rng, image, points, box, ink, background, style)
     if tag_box is not None:
         _draw_tag(image, tag_box)
+    if style is not None:
+        image = _finish(rng, image, style)
     return Scene(image, shape, box, tag_box)
 
 
@@ -104,14 +166,14 @@ def grow_box(box: Box, fraction: float) -> Box:
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
-def _palette(rng: np.random.Generator) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """Two background colours and a shape colour that stands out from both."""
+def _palette(rng: np.random.Generator, contrast: float = 45.0) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Two background colours and a shape colour that stands out from both by ``contrast`` in luminance."""
     while True:
         a, b, ink = rng.uniform(0, 255, (3, 3))
         lum = np.array([0.299, 0.587, 0.114])
         if (
-            min(abs(lum @ (ink - a)), abs(lum @ (ink - b))) > 45
-            and min(np.linalg.norm(ink - a), np.linalg.norm(ink - b)) > 90
+            min(abs(lum @ (ink - a)), abs(lum @ (ink - b))) > contrast
+            and min(np.linalg.norm(ink - a), np.linalg.norm(ink - b)) > 2 * contrast
         ):
             return (a, b), ink
 
@@ -134,7 +196,75 @@ def _background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray]
     return image
 
 
-def _unit_outline(shape: int) -> np.ndarray:
+def _styled_background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray], style: Style) -> np.ndarray:
+    """A background of ``style.background``'s family between two colours, with lines and dots."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
+    kind = style.background
+    if kind == "gradient":
+        angle = rng.uniform(0, 2 * np.pi)
+        t = np.clip(np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5) + 0.5, 0, 1)
+    elif kind == "flat":
+        t = np.full((SIZE, SIZE), rng.uniform(0, 1))
+    elif kind == "radial":
+        cx, cy = rng.uniform(0, 1, 2)
+        t = np.clip(np.hypot(xx - cx, yy - cy) / rng.uniform(0.5, 1.2), 0, 1)
+    elif kind == "blotches":
+        cells = int(rng.integers(3, 9))
+        low = rng.uniform(0, 1, (cells, cells)).astype(np.float32)
+        t = cv2.resize(low, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    elif kind == "stripes":
+        angle, period = rng.uniform(0, np.pi), rng.uniform(0.08, 0.4)
+        u = np.cos(angle) * xx + np.sin(angle) * yy
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
+    else:  # grain: coarse random texture
+        grain = rng.uniform(0, 1, (SIZE // 2, SIZE // 2)).astype(np.float32)
+        t = cv2.GaussianBlur(cv2.resize(grain, (SIZE, SIZE)), (0, 0), rng.uniform(0.5, 2)).clip(0, 1)
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    image = (1 - t[..., None]) * colours[0] + t[..., None] * colours[1]
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    for _ in range(round(rng.integers(2, 6) * style.clutter)):
+        p, q = rng.integers(0, SIZE, 2), rng.integers(0, SIZE, 2)
+        colour = rng.uniform(0, 255, 3).tolist()
+        width = int(rng.integers(1, 3))
+        cv2.line(image, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), colour, width, cv2.LINE_AA)
+    for _ in range(round(rng.integers(4, 14) * style.clutter)):
+        c = rng.integers(0, SIZE, 2)
+        cv2.circle(image, (int(c[0]), int(c[1])), int(rng.integers(1, 4)), rng.uniform(0, 255, 3).tolist(), -1)
+    return image
+
+
+def _ink(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    points: np.ndarray,
+    box: Box,
+    ink: np.ndarray,
+    background: tuple[np.ndarray, np.ndarray],
+    style: Style,
+) -> None:
+    """Paint the shape in ``style.ink``: filled, hollow, or filled with a rim of another colour."""
+    fixed = np.round(points * 16).astype(np.int32)[None]
+    width = max(2, round(style.thickness * max(box.w, box.h)))
+    if style.ink in ("fill", "rim"):
+        cv2.fillPoly(image, fixed, ink.tolist(), cv2.LINE_AA, shift=4)
+    if style.ink == "outline":
+        cv2.polylines(image, fixed, True, ink.tolist(), width, cv2.LINE_AA, shift=4)
+    elif style.ink == "rim":
+        rim = np.clip(ink + rng.choice([-1, 1]) * rng.uniform(50, 120, 3), 0, 255)
+        cv2.polylines(image, fixed, True, rim.tolist(), max(1, width // 2), cv2.LINE_AA, shift=4)
+
+
+def _finish(rng: np.random.Generator, image: np.ndarray, style: Style) -> np.ndarray:
+    """Pixel noise over the whole image, then the blur."""
+    out = image.astype(np.float32)
+    if style.noise > 0:
+        out += rng.normal(0, style.noise, out.shape).astype(np.float32)
+    if style.blur > 0:
+        out = cv2.GaussianBlur(out, (0, 0), style.blur)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _unit_outline(shape: int, style: Style | None = None) -> np.ndarray:
     """The shape's outline as points in [-1, 1]², or a circle's 64-gon."""
     name = CATEGORIES[shape]
     if name == "circle":
@@ -147,9 +277,9 @@ def _unit_outline(shape: int) -> np.ndarray:
         return np.stack([np.cos(t), -np.sin(t)], axis=1)
     if name == "star":
         t = np.pi / 2 + np.arange(10) * np.pi / 5
-        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42 if style is None else style.star_inner)
         return np.stack([r * np.cos(t), -r * np.sin(t)], axis=1)
-    a = 0.3  # cross: a plus sign of bar half-width a
+    a = 0.3 if style is None else style.cross_bar  # cross: a plus sign of bar half-width a
     return np.array(
         [[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a], [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]],
         float,
@@ -157,10 +287,15 @@ def _unit_outline(shape: int) -> np.ndarray:
 
 
 def _shape_points(
-    rng: np.random.Generator, shape: int, fill: tuple[float, float], cut: bool, aspect: float
+    rng: np.random.Generator,
+    shape: int,
+    fill: tuple[float, float],
+    cut: bool,
+    aspect: float,
+    style: Style | None = None,
 ) -> tuple[np.ndarray, Box]:
     """A rotated, scaled, placed outline and its clipped bounding box."""
-    outline = _unit_outline(shape)
+    outline = _unit_outline(shape, style)
     angle = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     pts = outline @ rot.T * np.array([aspect, 1.0])
