@@ -234,13 +234,14 @@ def compute_cam(
             sign = -1.0 if counterfactual else 1.0
             grads = _class_gradients(logits, target, targets, against, sign, worth_rerouting(model))
             grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
-            if not grads.any():
+            maps = spec.combine(acts, grads)
+            # Zero gradients give zero maps with every combiner, so the small maps are checked first.
+            if not maps.any() and not grads.any():
                 notes.append(
                     f"layer '{layer}' receives no gradient for the chosen class(es), so its map would be blank: "
                     "the logits do not depend on this output (a vision transformer's last block, for one, "
                     "passes on only its class token); try an earlier layer, such as a block's first LayerNorm"
                 )
-            maps = spec.combine(acts, grads)
         elif spec.kind == "score":
             maps = scorecam(model, x, acts, targets, batch_size, progress)
         else:
