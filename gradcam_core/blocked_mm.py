@@ -12,7 +12,9 @@ floating-point summation:
   unit was inactive (often most units), and a zero entry selects a weight row that contributes
   nothing. For a single row, a sparse product reads only the rows that matter.
 
-The mode is thread-local and active only around the engine's own backward pass.
+The mode is thread-local and active only around the engine's own backward pass, and only for
+models that have a matrix it could reroute (:func:`worth_rerouting`): every op of the backward
+pass goes through it, which costs about a millisecond on small heads that gain nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["BackwardMatmul"]
+__all__ = ["BackwardMatmul", "worth_rerouting"]
 
 _MAX_ROWS = 64
 _MIN_ELEMENTS = 1 << 22  # 16 MB of float32: smaller matrices already stay in cache
@@ -57,3 +60,12 @@ def _short_and_wide(a: torch.Tensor, b: torch.Tensor) -> bool:
         and b.is_contiguous()
         and a.dtype == b.dtype == torch.float32
     )
+
+
+def worth_rerouting(model: nn.Module) -> bool:
+    """Whether ``model`` has a weight matrix large enough for :class:`BackwardMatmul` to reroute its product.
+
+    Backward through ``nn.Linear`` multiplies by the weight itself ([out, in], contiguous), so a
+    model without such a parameter gives the mode nothing to do.
+    """
+    return any(p.dim() == 2 and p.numel() >= _MIN_ELEMENTS and p.shape[1] > 4 * _BLOCK for p in model.parameters())

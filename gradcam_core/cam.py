@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from gradcam_core.blocked_mm import BackwardMatmul
+from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
 from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.layout import Layout, spatial_layout
@@ -231,15 +231,17 @@ def compute_cam(
         target, layout = capture.target()
         acts = layout.to_map(target.detach())
         if spec.combine is not None:  # the gradient methods
-            grads = _class_gradients(logits, target, targets, against, -1.0 if counterfactual else 1.0)
+            sign = -1.0 if counterfactual else 1.0
+            grads = _class_gradients(logits, target, targets, against, sign, worth_rerouting(model))
             grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
-            if not grads.any():
+            maps = spec.combine(acts, grads)
+            # Zero gradients give zero maps with every combiner, so the small maps are checked first.
+            if not maps.any() and not grads.any():
                 notes.append(
                     f"layer '{layer}' receives no gradient for the chosen class(es), so its map would be blank: "
                     "the logits do not depend on this output (a vision transformer's last block, for one, "
                     "passes on only its class token); try an earlier layer, such as a block's first LayerNorm"
                 )
-            maps = spec.combine(acts, grads)
         elif spec.kind == "score":
             maps = scorecam(model, x, acts, targets, batch_size, progress)
         else:
@@ -314,12 +316,18 @@ def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
 
 
 def _class_gradients(
-    logits: Tensor, target: Tensor, classes: Tensor, against: Tensor | None = None, sign: float = 1.0
+    logits: Tensor,
+    target: Tensor,
+    classes: Tensor,
+    against: Tensor | None = None,
+    sign: float = 1.0,
+    reroute: bool = True,
 ) -> Tensor:
     """Gradients [K, N, C, h, w] of each chosen score with respect to ``target``, in one backward pass.
 
     The score is ``sign · (logit[class] - logit[against])``, or ``sign · logit[class]`` without
-    ``against``.
+    ``against``. ``reroute`` runs the pass under :class:`BackwardMatmul` (worth it only for a model
+    with a large weight matrix: see :func:`gradcam_core.blocked_mm.worth_rerouting`).
     """
     k = classes.shape[1]
     if not logits.requires_grad:  # the layer does not feed the logits at all
@@ -330,7 +338,7 @@ def _class_gradients(
     onehot.scatter_(2, classes.T[:, :, None], sign)
     if against is not None:
         onehot.scatter_add_(2, against.T[:, :, None], torch.full_like(onehot[..., :1], -sign))
-    with BackwardMatmul():
+    with BackwardMatmul() if reroute else nullcontext():
         if k == 1:
             (grad,) = torch.autograd.grad(logits, target, grad_outputs=onehot[0], allow_unused=True)
             return torch.zeros_like(target)[None] if grad is None else grad[None]

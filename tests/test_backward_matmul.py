@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-from gradcam_core.blocked_mm import BackwardMatmul
+from gradcam_core import compute_cam
+from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
 
 
 @pytest.mark.parametrize(("rows", "zeros"), [(1, 0.0), (1, 0.6), (5, 0.6), (40, 0.0)])
@@ -32,3 +35,60 @@ def test_small_products_are_left_alone() -> None:
     a, b = torch.randn(3, 8), torch.randn(8, 9)
     with BackwardMatmul():
         assert torch.equal(torch.mm(a, b), a @ b)
+
+
+_MODES: list[object] = []
+
+
+class _Probe(torch.autograd.Function):
+    """Identity that records, in its backward, the Python dispatch mode the backward runs under."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        _MODES.append(_get_current_dispatch_mode())
+        return grad
+
+
+class _Probed(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Probe.apply(x)
+
+
+def _net(hidden: int) -> nn.Module:
+    """Conv features (16 × 16 × 16 at 32 px), a probe after the target layer, and a two-layer head."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, stride=2),
+        nn.ReLU(),
+        _Probed(),
+        nn.Flatten(),
+        nn.Linear(16 * 16 * 16, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, 5),
+    ).eval()
+
+
+@pytest.mark.parametrize(("hidden", "rerouted"), [(8, False), (1024, True)])
+def test_the_mode_runs_only_for_models_with_a_matrix_it_can_reroute(hidden: int, rerouted: bool) -> None:
+    """Every op of the backward pass goes through the mode: a small head gains nothing and pays for each op."""
+    net = _net(hidden)  # 4096 × 1024 is the smallest weight rerouted (16 MB); 4096 × 8 is not
+    assert worth_rerouting(net) is rerouted
+    _MODES.clear()
+    x = torch.randn(2, 3, 32, 32)
+    result = compute_cam(net, x, "1", classes=[0, 3])
+    assert [isinstance(mode, BackwardMatmul) for mode in _MODES] == [rerouted]
+    with torch.enable_grad():
+        acts = net[:2](x).detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net[2:](acts)[:, 3].sum(), acts)
+    expected = torch.relu((grad.mean(dim=(2, 3))[:, :, None, None] * acts).sum(1))
+    torch.testing.assert_close(result.maps[:, 1], expected.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_worth_rerouting_looks_for_a_large_wide_weight_matrix() -> None:
+    assert not worth_rerouting(nn.Sequential(nn.Conv2d(512, 4096, 3), nn.Linear(1280, 1000)))  # conv weights are 4-D
+    assert not worth_rerouting(nn.Linear(2048, 4096))  # 8M elements, but only 2048 columns: never rerouted
+    assert worth_rerouting(nn.Linear(25088, 4096))  # VGG's first classifier layer
