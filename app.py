@@ -1,5 +1,11 @@
 """Grad-CAM Explorer's entrypoint: the navigation between its pages (``streamlit run app.py``)."""
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads slow every session's
+# forward pass several times over (measured by bench.app_speed). Set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import streamlit as st
 
 #: (file, title, URL path) of every page, in the navigation's order; Home is the default.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 from PIL import Image
@@ -182,8 +184,9 @@ def _lite(variant: LiteVariant) -> ModelSpec:
     )
 
 
-def _registry() -> dict[str, ModelSpec]:
-    """Every registered model, in the order the app lists them.
+@functools.cache
+def _registry() -> MappingProxyType[str, ModelSpec]:
+    """Every registered model, in the order the app lists them (built once: the specs are immutable).
 
     The real model that installs with the app comes first, then the bundled shapes model, then
     those whose weights install or download.
@@ -210,7 +213,7 @@ def _registry() -> dict[str, ModelSpec]:
         _torchvision("vit_b_16", "encoder.layers.encoder_layer_11.ln_1"),
         _torchvision("swin_t", "norm"),  # channels-last 7×7; the head averages every token
     ]
-    return {spec.name: spec for spec in specs}
+    return MappingProxyType({spec.name: spec for spec in specs})
 
 
 def list_models() -> list[str]:
