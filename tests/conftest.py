@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+
+# Before torch loads: idle OpenMP threads sleep instead of spinning, as the app has them (app.py). With
+# two test processes on two cores, spinning threads slowed some tests tenfold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch
@@ -109,3 +114,11 @@ def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests in one group: with ``-n 2 --dist loadgroup`` (the README's command) they
+    share a worker, one Chromium at a time, while the other worker runs the rest."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.xdist_group("browser"))
