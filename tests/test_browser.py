@@ -51,6 +51,9 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
 
         page.goto(base)
         page.get_by_text("Grad-CAM Explorer").first.wait_for()
+        # Home explains a real photo with the real model, beside the shapes model's shortcut.
+        expect(page.get_by_text("efficientnet_lite0 says 'tiger cat' (38%)")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("called 'star': the map lights up the tag")).to_be_visible(timeout=60_000)
         settle(page)
         screenshot(page, shots / "01_home.png")
 
