@@ -100,6 +100,9 @@ def test_concurrent_sessions_each_get_their_own_correct_result(tmp_path: Path) -
             choose(page, "Sample image", sample)
         for page in pages:
             expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
+            # The scene switched the model to shapes-demo: until that run ends, the first model's layer box is
+            # still drawn beside the new one.
+            settle(page)
         for page, (_, layer, _) in zip(pages, JOBS, strict=True):
             if layer != "features.block4":
                 page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Target layer").click()
