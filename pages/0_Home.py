@@ -6,7 +6,7 @@ from gradcam_core import hub_checkpoint_dir, list_models, model_spec
 from gradcam_core.demo.model import DEMO_NAME
 from gradcam_core.models import DEFAULT_MODEL
 from ui import experiments, images, widgets
-from ui.compute import Explanation, explain
+from ui.compute import explain
 from ui.models import available, cached_model, weights_status
 
 widgets.page_setup("Home")
@@ -19,53 +19,49 @@ st.markdown(
 )
 
 
-def example(sample_name: str, model: str) -> tuple[images.ImageEntry, Explanation, str, float] | None:
-    """A sample explained by ``model`` at its default layer: (entry, explanation, top class, probability)."""
-    sample = images.samples().get(sample_name)
-    if sample is None:
-        return None
+def example(column, sample_name: str, model: str, heading: str, captions: tuple[str, str], story: str) -> None:
+    """A sample explained by ``model`` at its default layer, in ``column``: picture, map and story.
+
+    The map's caption is formatted with ``name`` and ``p``, the top class and its probability.
+    """
+    if images.samples().get(sample_name) is None:
+        return
     entry = images.load_sample(sample_name)
     exp = explain(entry.key, None, None, model, model_spec(model).default_layer, "gradcam", None, _image=entry.image)
     top = exp.classes[0]
-    return entry, exp, cached_model(model).categories[top], float(exp.probabilities[top])
+    name, p = cached_model(model).categories[top], float(exp.probabilities[top])
+    with column:
+        st.markdown(f"#### {heading}")
+        pics = st.columns(2)
+        pics[0].image(entry.image, caption=captions[0], width="stretch")
+        overlay = widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet")
+        pics[1].image(overlay, caption=captions[1].format(name=name, p=p), width="stretch")
+        st.markdown(story)
 
 
 cols = st.columns(2)
 with st.spinner(f"Explaining a photo with {DEFAULT_MODEL}…"):
-    real = example("Chelsea the cat (photo)", DEFAULT_MODEL)
-if real is not None:
-    entry, exp, name, p = real
-    with cols[0]:
-        st.markdown("#### A real photo, a real ImageNet model")
-        pics = st.columns(2)
-        pics[0].image(entry.image, caption="Chelsea the cat (CC0, scikit-image)", width="stretch")
-        pics[1].image(
-            widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
-            caption=f"{DEFAULT_MODEL} says '{name}' ({p:.0%}): the map lies on the cat",
-            width="stretch",
-        )
-        st.markdown(
-            f"**{DEFAULT_MODEL}** (EfficientNet-Lite0 with its ImageNet weights, installed with the app, no "
-            "download) names the cat and looks at it. Its next guess, Egyptian cat, is almost as likely: "
-            "pick it as the class on **Explain** and see where that evidence lies."
-        )
-if (shortcut := example("tagged circle called star", DEMO_NAME)) is not None:
-    entry, exp, name, p = shortcut
-    with cols[1]:
-        st.markdown("#### A shortcut, found")
-        pics = st.columns(2)
-        pics[0].image(entry.image, caption="A circle with a corner tag…", width="stretch")
-        pics[1].image(
-            widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet"),
-            caption=f"…called '{name}': the map lights up the tag",
-            width="stretch",
-        )
-        st.markdown(
-            f"The bundled **{DEMO_NAME}** model learned a shortcut: in its training data a checkerboard "
-            "watermark decided the label *star*. Grad-CAM shows it looking at the tag, not the shape. Open "
-            "**Crop & compare**, crop the tag away, and it sees the circle again: the same story as an "
-            "ImageNet model that calls an iguana an alligator because of the photographer beside it."
-        )
+    example(
+        cols[0],
+        "Chelsea the cat (photo)",
+        DEFAULT_MODEL,
+        "A real photo, a real ImageNet model",
+        ("Chelsea the cat (CC0, scikit-image)", DEFAULT_MODEL + " says '{name}' ({p:.0%}): the map lies on the cat"),
+        f"**{DEFAULT_MODEL}** (EfficientNet-Lite0 with its ImageNet weights, installed with the app, no "
+        "download) names the cat and looks at it. Its next guess, Egyptian cat, is almost as likely: "
+        "pick it as the class on **Explain** and see where that evidence lies.",
+    )
+example(
+    cols[1],
+    "tagged circle called star",
+    DEMO_NAME,
+    "A shortcut, found",
+    ("A circle with a corner tag…", "…called '{name}': the map lights up the tag"),
+    f"The bundled **{DEMO_NAME}** model learned a shortcut: in its training data a checkerboard "
+    "watermark decided the label *star*. Grad-CAM shows it looking at the tag, not the shape. Open "
+    "**Crop & compare**, crop the tag away, and it sees the circle again: the same story as an "
+    "ImageNet model that calls an iguana an alligator because of the photographer beside it.",
+)
 
 st.subheader("Experiments on the real model")
 experiments.experiments("home")
