@@ -25,21 +25,29 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 class ShapesNet(nn.Module):
     """Four conv/BN/ReLU blocks (max-pooling between them), global average pooling, a linear head.
 
-    At 128×128 input the blocks give maps of 128, 64, 32 and 16 pixels a side; the last,
+    ``depths`` gives each block's number of conv/BN/ReLU steps: the last block has two, so that
+    its units see 54 pixels of the input, a whole shape rather than one of its corners. At
+    128×128 input the blocks give maps of 128, 64, 32 and 16 pixels a side; the last,
     ``features.block4``, is the default layer for heat-maps.
     """
 
-    def __init__(self, num_classes: int = len(CATEGORIES), widths: tuple[int, ...] = (24, 48, 96, 96)) -> None:
+    def __init__(
+        self,
+        num_classes: int = len(CATEGORIES),
+        widths: tuple[int, ...] = (24, 48, 96, 96),
+        depths: tuple[int, ...] = (1, 1, 1, 2),
+    ) -> None:
         super().__init__()
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         channels = 3
-        for i, width in enumerate(widths, start=1):
-            layers[f"block{i}"] = nn.Sequential(
-                nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
-            )
+        for i, (width, depth) in enumerate(zip(widths, depths, strict=True), start=1):
+            steps: list[nn.Module] = []
+            for _ in range(depth):
+                steps += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                channels = width
+            layers[f"block{i}"] = nn.Sequential(*steps)
             if i < len(widths):
                 layers[f"pool{i}"] = nn.MaxPool2d(2)
-            channels = width
         self.features = nn.Sequential(layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(channels, num_classes)

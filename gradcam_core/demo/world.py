@@ -8,9 +8,10 @@ the same scene.
 
 A scene is drawn in the *classic* style (a noisy two-colour gradient, a filled shape) unless a
 :class:`Style` is given: training draws most of its scenes in random styles
-(:func:`random_style`: flat, radial, blotchy, striped or grainy backgrounds, other noise levels,
-blur, outlined or rimmed shapes, softer contrast, a little jitter in the star's and the cross's
-proportions), so that the model learns the shapes rather than one way of drawing them.
+(:func:`random_style`: flat, radial, blotchy, cloudy, striped or grainy backgrounds between two or
+three colours, other noise levels, blur, outlined or rimmed shapes, rounded corners and joins,
+softer contrast, a little jitter in the star's and the cross's proportions), so that the model
+learns the shapes rather than one way of drawing them.
 """
 
 from __future__ import annotations
@@ -53,11 +54,14 @@ class Style:
     """How a scene is drawn, when not in the classic style.
 
     Attributes:
-        background: "gradient", "flat", "radial", "blotches", "stripes" or "grain".
+        background: "gradient", "flat", "radial", "blotches", "clouds", "stripes" or "grain".
+        stops: how many colours the background runs through (2 or 3).
         noise: the standard deviation of the pixel noise over the whole image, in grey levels.
         blur: the Gaussian blur's sigma in pixels, applied last (0: none).
         ink: "fill", "outline" (a hollow shape) or "rim" (filled, with a rim of another colour).
         thickness: the outline's or rim's width, as a fraction of the shape's size.
+        corner: the radius of the polygon's rounded corners, as a fraction of its size (0: sharp).
+        round_joins: whether an outline's or rim's corners are round rather than mitred.
         contrast: the least luminance difference between the shape and the background.
         clutter: a factor on the number of lines and dots on the background.
         star_inner: the star's inner radius relative to its outer one.
@@ -65,27 +69,33 @@ class Style:
     """
 
     background: str = "gradient"
+    stops: int = 2
     noise: float = 8.0
     blur: float = 0.0
     ink: str = "fill"
     thickness: float = 0.1
+    corner: float = 0.0
+    round_joins: bool = False
     contrast: float = 45.0
     clutter: float = 1.0
     star_inner: float = 0.42
     cross_bar: float = 0.3
 
 
-_BACKGROUNDS = ("gradient", "flat", "radial", "blotches", "stripes", "grain")
+_BACKGROUNDS = ("gradient", "flat", "radial", "blotches", "clouds", "stripes", "grain")
 
 
 def random_style(rng: np.random.Generator) -> Style:
     """A random drawing style, for training."""
     return Style(
         background=str(rng.choice(_BACKGROUNDS)),
+        stops=int(rng.choice([2, 2, 3])),
         noise=float(rng.choice([0.0, rng.uniform(0, 8), rng.uniform(8, 24)])),
         blur=float(rng.uniform(0.3, 1.6)) if rng.uniform() < 0.5 else 0.0,
-        ink=str(rng.choice(["fill", "fill", "outline", "rim"])),
-        thickness=float(rng.uniform(0.05, 0.16)),
+        ink=str(rng.choice(["fill", "outline", "rim"])),
+        thickness=float(rng.uniform(0.04, 0.16)),
+        corner=float(rng.uniform(0.02, 0.12)) if rng.uniform() < 0.3 else 0.0,
+        round_joins=bool(rng.uniform() < 0.5),
         contrast=float(rng.uniform(28, 60)),
         clutter=float(rng.uniform(0, 2)),
         star_inner=float(rng.uniform(0.36, 0.5)),
@@ -123,7 +133,7 @@ def draw_scene(
         background, ink = _palette(rng)
         image = _background(rng, background)
     else:
-        background, ink = _palette(rng, style.contrast)
+        background, ink = _palette(rng, style.contrast, style.stops)
         image = _styled_background(rng, background, style)
     tag_box = _tag_box(rng) if tagged else None
     for _ in range(100):  # place the shape clear of the tag
@@ -166,16 +176,17 @@ def grow_box(box: Box, fraction: float) -> Box:
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
-def _palette(rng: np.random.Generator, contrast: float = 45.0) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """Two background colours and a shape colour that stands out from both by ``contrast`` in luminance."""
+def _palette(
+    rng: np.random.Generator, contrast: float = 45.0, count: int = 2
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """``count`` background colours and a shape colour that stands out from all of them by ``contrast`` in luminance."""
+    lum = np.array([0.299, 0.587, 0.114])
     while True:
-        a, b, ink = rng.uniform(0, 255, (3, 3))
-        lum = np.array([0.299, 0.587, 0.114])
-        if (
-            min(abs(lum @ (ink - a)), abs(lum @ (ink - b))) > contrast
-            and min(np.linalg.norm(ink - a), np.linalg.norm(ink - b)) > 2 * contrast
-        ):
-            return (a, b), ink
+        *stops, ink = rng.uniform(0, 255, (count + 1, 3))
+        if min(abs(lum @ (ink - c)) for c in stops) > contrast and min(
+            np.linalg.norm(ink - c) for c in stops
+        ) > 2 * contrast:
+            return tuple(stops), ink
 
 
 def _background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -196,8 +207,8 @@ def _background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray]
     return image
 
 
-def _styled_background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray], style: Style) -> np.ndarray:
-    """A background of ``style.background``'s family between two colours, with lines and dots."""
+def _styled_background(rng: np.random.Generator, colours: tuple[np.ndarray, ...], style: Style) -> np.ndarray:
+    """A background of ``style.background``'s family through the colours, with lines and dots."""
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
     kind = style.background
     if kind == "gradient":
@@ -212,15 +223,25 @@ def _styled_background(rng: np.random.Generator, colours: tuple[np.ndarray, np.n
         cells = int(rng.integers(3, 9))
         low = rng.uniform(0, 1, (cells, cells)).astype(np.float32)
         t = cv2.resize(low, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    elif kind == "clouds":  # value noise: octaves of ever finer random grids
+        t = np.zeros((SIZE, SIZE), np.float32)
+        for octave in range(int(rng.integers(2, 5))):
+            low = rng.uniform(0, 1, (2 ** (octave + 1),) * 2).astype(np.float32)
+            t += cv2.resize(low, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC) * 0.55**octave
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     elif kind == "stripes":
-        angle, period = rng.uniform(0, np.pi), rng.uniform(0.08, 0.4)
-        u = np.cos(angle) * xx + np.sin(angle) * yy
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
+        t = np.zeros((SIZE, SIZE))
+        for weight in (1.0, rng.choice([0.0, rng.uniform(0.2, 0.6)])):  # one grating, or two crossed
+            angle, period = rng.uniform(0, np.pi), rng.uniform(0.08, 0.7)
+            u = np.cos(angle) * xx + np.sin(angle) * yy
+            t = t + weight * np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     else:  # grain: coarse random texture
         grain = rng.uniform(0, 1, (SIZE // 2, SIZE // 2)).astype(np.float32)
         t = cv2.GaussianBlur(cv2.resize(grain, (SIZE, SIZE)), (0, 0), rng.uniform(0.5, 2)).clip(0, 1)
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    image = (1 - t[..., None]) * colours[0] + t[..., None] * colours[1]
+    positions = np.linspace(0, 1, len(colours))
+    image = np.stack([np.interp(t, positions, [c[k] for c in colours]) for k in range(3)], axis=-1)
     image = np.clip(image, 0, 255).astype(np.uint8)
     for _ in range(round(rng.integers(2, 6) * style.clutter)):
         p, q = rng.integers(0, SIZE, 2), rng.integers(0, SIZE, 2)
@@ -239,7 +260,7 @@ def _ink(
     points: np.ndarray,
     box: Box,
     ink: np.ndarray,
-    background: tuple[np.ndarray, np.ndarray],
+    background: tuple[np.ndarray, ...],
     style: Style,
 ) -> None:
     """Paint the shape in ``style.ink``: filled, hollow, or filled with a rim of another colour."""
@@ -248,10 +269,22 @@ def _ink(
     if style.ink in ("fill", "rim"):
         cv2.fillPoly(image, fixed, ink.tolist(), cv2.LINE_AA, shift=4)
     if style.ink == "outline":
-        cv2.polylines(image, fixed, True, ink.tolist(), width, cv2.LINE_AA, shift=4)
+        _stroke(image, fixed, ink, width, style.round_joins)
     elif style.ink == "rim":
-        rim = np.clip(ink + rng.choice([-1, 1]) * rng.uniform(50, 120, 3), 0, 255)
-        cv2.polylines(image, fixed, True, rim.tolist(), max(1, width // 2), cv2.LINE_AA, shift=4)
+        lum = np.array([0.299, 0.587, 0.114])
+        while True:  # any colour that stands apart from the ink
+            rim = rng.uniform(0, 255, 3)
+            if abs(lum @ (rim - ink)) > 40:
+                break
+        _stroke(image, fixed, rim, max(1, round(width * rng.uniform(0.4, 1.0))), style.round_joins)
+
+
+def _stroke(image: np.ndarray, fixed: np.ndarray, colour: np.ndarray, width: int, round_joins: bool) -> None:
+    """The closed outline ``fixed`` (1/16-pixel points) stroked ``width`` wide, with round joins if asked."""
+    cv2.polylines(image, fixed, True, colour.tolist(), width, cv2.LINE_AA, shift=4)
+    if round_joins and width > 2:
+        for x, y in fixed[0]:
+            cv2.circle(image, (int(x), int(y)), width * 8, colour.tolist(), -1, cv2.LINE_AA, shift=4)
 
 
 def _finish(rng: np.random.Generator, image: np.ndarray, style: Style) -> np.ndarray:
@@ -296,6 +329,8 @@ def _shape_points(
 ) -> tuple[np.ndarray, Box]:
     """A rotated, scaled, placed outline and its clipped bounding box."""
     outline = _unit_outline(shape, style)
+    if style is not None and style.corner > 0 and CATEGORIES[shape] != "circle":
+        outline = _round_corners(outline, style.corner * 2)
     angle = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     pts = outline @ rot.T * np.array([aspect, 1.0])
@@ -315,6 +350,18 @@ def _shape_points(
         max(1, int(np.ceil(x1 - np.floor(x0)))),
         max(1, int(np.ceil(y1 - np.floor(y0)))),
     )
+
+
+def _round_corners(points: np.ndarray, radius: float) -> np.ndarray:
+    """A closed polygon with each corner replaced by a quadratic curve starting ``radius`` before it."""
+    out = []
+    for i, corner in enumerate(points):
+        before, after = points[i - 1], points[(i + 1) % len(points)]
+        a = corner + (before - corner) * min(0.5, radius / np.linalg.norm(before - corner))
+        b = corner + (after - corner) * min(0.5, radius / np.linalg.norm(after - corner))
+        for t in np.linspace(0, 1, 5):
+            out.append((1 - t) ** 2 * a + 2 * (1 - t) * t * corner + t**2 * b)
+    return np.array(out)
 
 
 def _fill(image: np.ndarray, shape: int, points: np.ndarray, ink: np.ndarray) -> None:
