@@ -141,6 +141,8 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page, external, errors = watched_page(browser, height=1300)
         page.goto(f"{base}/Explain")
+        expect(page.get_by_text("Raw map at the layer")).to_be_visible(timeout=60_000)  # the page has loaded
+        settle(page)
         side = page.locator('[data-testid="stSidebar"]')
         side.get_by_text("Your model").click()
         settle(page)
@@ -169,7 +171,7 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         # The compiled demo network is fooled by the tag as the original is, and its layers are listed.
         expect(page.get_by_text("Raw map at the layer: 16×16")).to_be_visible(timeout=60_000)
         class_box = page.locator('[data-testid="stSelectbox"]', has_text="Class to explain").get_by_role("combobox")
-        expect(class_box).to_have_value(re.compile(r"^star \(99\.\d%\) · predicted$"), timeout=60_000)
+        expect(class_box).to_have_value(re.compile(r"^star \((99\.\d|100\.0)%\) · predicted$"), timeout=60_000)
         summary = page.get_by_text(re.compile(r"shapes_scripted\.pt \(TorchScript [0-9a-f]{8}\) · layer"))
         expect(summary).to_contain_text("layer features · gradcam · star", timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -262,9 +264,9 @@ class CropPage:
     def check(self, released: tuple[float, float, float, float], erase: bool = False) -> tuple[int, int, int, int]:
         """After a drag's rerun: the box did not move, and the caption, fields and After image agree with it."""
         deadline = time.monotonic() + 60
-        while True:  # the rerun the drag started has drawn its caption
-            caption = self.caption()
-            if all(abs(a - b) <= 2 for a, b in zip(caption[:4], released, strict=True)):
+        while True:  # the rerun the drag started has drawn its caption (a pixel's rounding apart, so that
+            caption = self.caption()  # the caption before a move of 2 px, by arrow keys say, is not taken for it)
+            if all(abs(a - b) <= 1 for a, b in zip(caption[:4], released, strict=True)):
                 break
             assert time.monotonic() < deadline, f"the caption says {caption[:4]}, the box drawn was {released}"
             self.page.wait_for_timeout(200)
@@ -277,7 +279,9 @@ class CropPage:
         assert all(abs(a - b) <= 2 for a, b in zip((x, y, w, h), drawn, strict=True)), ((x, y, w, h), drawn)
         assert x >= 0 and y >= 0 and x + w <= width and y + h <= height
         assert erase or (abs(aw - drawn[2]) <= 2 and abs(ah - drawn[3]) <= 2), ((aw, ah), drawn)
-        assert self.fields() == [x, y, w, h]
+        while self.fields() != [x, y, w, h]:  # the number fields are redrawn by the same rerun, a moment later
+            assert time.monotonic() < deadline, f"the fields say {self.fields()}, the caption {[x, y, w, h]}"
+            self.page.wait_for_timeout(200)
         return x, y, w, h
 
 
