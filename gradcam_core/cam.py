@@ -232,7 +232,7 @@ def compute_cam(
         acts = layout.to_map(target.detach())
         if spec.combine is not None:  # the gradient methods
             sign = -1.0 if counterfactual else 1.0
-            grads = _class_gradients(logits, target, targets, against, sign, worth_rerouting(model))
+            grads = _class_gradients(logits, target, targets, against, sign, worth_rerouting(model, logits))
             grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
             maps = spec.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.

@@ -92,3 +92,17 @@ def test_worth_rerouting_looks_for_a_large_wide_weight_matrix() -> None:
     assert not worth_rerouting(nn.Sequential(nn.Conv2d(512, 4096, 3), nn.Linear(1280, 1000)))  # conv weights are 4-D
     assert not worth_rerouting(nn.Linear(2048, 4096))  # 8M elements, but only 2048 columns: never rerouted
     assert worth_rerouting(nn.Linear(25088, 4096))  # VGG's first classifier layer
+
+
+def test_worth_rerouting_reads_the_products_the_backward_runs_from_the_graph() -> None:
+    big, small = nn.Linear(4096, 1024), nn.Linear(1024, 5)
+    x = torch.randn(2, 4096)
+    with torch.no_grad():
+        hidden = big(x)  # recorded after the big layer only, as compute_cam's forward is
+    after = small(hidden.requires_grad_(True))
+    model = nn.Sequential(big, small)
+    assert worth_rerouting(model) and not worth_rerouting(model, after)  # the big matrix is not multiplied by
+    assert worth_rerouting(model, model(x.requires_grad_(True)))  # a graph through it
+    model.requires_grad_(False)
+    assert worth_rerouting(model, model(x))  # frozen weights are multiplied by all the same
+    assert worth_rerouting(model, nn.Sequential(nn.Flatten(0), nn.Unflatten(0, (2, 4096)), model)(x))  # deeper
