@@ -13,19 +13,23 @@ JPEGs) and the bundled shapes-demo (its own 128 px scenes), with the model cache
   12 MP JPEG  - a 4000×3000 photo from upload to first heat-map (efficientnet_lite0).
 Every upload is a distinct file (one byte after the JPEG's end), so no cache is hit, and each run
 is checked to show the uploaded image. The first run of each series warms caches and is left out.
-Times are wall-clock, and the process runs torch's default thread count, as the app does. On a
-busy machine, ``--clock cpu`` times the process's CPU time instead (all threads; the AppTest
-driver's polling adds a little), steadier than wall time there; with ``OMP_NUM_THREADS=1`` it is
-the single-core cost of each step.
+Times are wall-clock, and the process runs torch's default thread count and app.py's OpenMP wait
+policy (set here before torch loads, as app.py does), as the app does. On a busy machine,
+``--clock cpu`` times the process's CPU time instead (all threads; the AppTest driver's polling
+adds a little), steadier than wall time there; with ``OMP_NUM_THREADS=1`` it is the single-core
+cost of each step.
 
     python -m bench.app_speed [--repeats 7] [--models efficientnet_lite0,shapes-demo] [--clock cpu]
 """
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as app.py sets it for the app
+
 import argparse
 import io
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -136,6 +140,7 @@ def main() -> None:
     parser.add_argument("--models", default=f"efficientnet_lite0,{DEMO_NAME}")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time")
     args = parser.parse_args()
+    wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     if args.clock == "cpu":
         CLOCK[0] = time.process_time
     models = args.models.split(",")
@@ -168,7 +173,6 @@ def main() -> None:
     load = os.getloadavg()[0]
     clock = "process CPU time" if args.clock == "cpu" else "wall time"
     print(f"{args.repeats} repeats after one warm-up, {clock}; app times are whole script runs (server side)")
-    wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY {wait}")
     print(f"load average {load:.1f} on {os.cpu_count()} CPUs")
     for label, values in results.items():
