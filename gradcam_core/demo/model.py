@@ -43,7 +43,11 @@ class ShapesNet(nn.Module):
         for i, (width, depth) in enumerate(zip(widths, depths, strict=True), start=1):
             steps: list[nn.Module] = []
             for _ in range(depth):
-                steps += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                steps += [
+                    nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
                 channels = width
             layers[f"block{i}"] = nn.Sequential(*steps)
             if i < len(widths):

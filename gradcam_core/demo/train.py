@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=WEIGHTS_FILE)
-    parser.add_argument("--init", type=Path, default=None, help="weights to start from (see grow) instead of a fresh model")
+    parser.add_argument("--init", type=Path, default=None, help="weights to start from (see grow), not a fresh model")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--samples-only", action="store_true", help="only rewrite samples/ for the committed weights")
     args = parser.parse_args()

@@ -183,9 +183,10 @@ def _palette(
     lum = np.array([0.299, 0.587, 0.114])
     while True:
         *stops, ink = rng.uniform(0, 255, (count + 1, 3))
-        if min(abs(lum @ (ink - c)) for c in stops) > contrast and min(
-            np.linalg.norm(ink - c) for c in stops
-        ) > 2 * contrast:
+        if (
+            min(abs(lum @ (ink - c)) for c in stops) > contrast
+            and min(np.linalg.norm(ink - c) for c in stops) > 2 * contrast
+        ):
             return tuple(stops), ink
 
 
