@@ -1,4 +1,4 @@
-"""gradcam_core: class activation maps for torchvision classifiers, with torch alone.
+"""gradcam_core: class activation maps for image classifiers, on torch, torchvision, NumPy, Pillow and OpenCV.
 
 The public API, in the order a caller meets it::
 

@@ -150,8 +150,12 @@ def compute_cam(
 ) -> CamResult:
     """Explain a batch of images with a class activation map at one layer.
 
-    The model is run once. For gradient methods, the K class logits are differentiated with
-    respect to the layer's activations in one batched backward pass that stops at the layer:
+    For gradient and activation methods the model is run once, and again only where the first
+    run cannot serve: a layer whose graph after it needs a tensor made before it (the
+    inference-mode shortcut then gives way to ``no_grad``), or a layer that ran fewer times than
+    its ``LayerInfo`` said. Score-CAM adds its masked forward passes (see
+    :mod:`gradcam_core.scorecam`). For gradient methods, the K class logits are differentiated
+    with respect to the layer's activations in one batched backward pass that stops at the layer:
     no parameter gradient is computed. The model is left exactly as it was (no hooks, no
     ``.grad``, the same flags and mode), and concurrent calls from several threads on one
     model are safe.
