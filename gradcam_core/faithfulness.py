@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gradcam_core.logits import model_logits
+from gradcam_core.progress import Progress
 
 __all__ = [
     "Curves",
@@ -52,8 +53,6 @@ __all__ = [
     "target_score",
     "verdict",
 ]
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ hooks, no state). Everything here is a pure function of its arguments.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,11 @@ from gradcam_core.hooks import forward_hook, model_device
 from gradcam_core.layers import resolve_layer
 from gradcam_core.layout import spatial_layout
 from gradcam_core.logits import model_logits
+from gradcam_core.progress import Progress
 from gradcam_core.torchscript import ScriptedModel
 
 __all__ = ["Progress", "ScoreCamEstimate", "estimate_scorecam", "masked_passes", "scorecam"]
 
-#: ``progress(done, total)`` after each batch of masked passes; it may raise to stop the run.
-Progress = Callable[[int, int], None]
 
 # Each candidate batch size is timed on at least this many masked images (they are real work).
 _PROBE_IMAGES = 4

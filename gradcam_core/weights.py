@@ -9,11 +9,13 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from gradcam_core.progress import Progress
 
 __all__ = [
     "CheckpointError",
@@ -27,8 +29,6 @@ __all__ = [
     "strict_load",
 ]
 
-#: ``progress(bytes_done, bytes_total)``; ``bytes_total`` is 0 when the server does not say.
-Progress = Callable[[int, int], None]
 
 _CHUNK = 1 << 20
 
