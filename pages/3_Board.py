@@ -51,5 +51,5 @@ downloads[1].download_button(
     mime="application/zip",
 )  # fmt: skip
 downloads[2].download_button(
-    "Download the board as PNG", widgets.png_bytes(sheet), file_name="gradcam_board.png", mime="image/png"
+    "Download the board as PNG", report.png_bytes(sheet), file_name="gradcam_board.png", mime="image/png"
 )

@@ -41,14 +41,16 @@ from ui.board import Panel, render
 SCHEMA = "gradcam-explorer/board/1"
 
 
-def _png(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """Encode an image (PIL, or a uint8 array) as PNG."""
+    pil = Image.fromarray(image) if isinstance(image, np.ndarray) else image
     buf = io.BytesIO()
-    image.save(buf, "PNG")
+    pil.save(buf, "PNG")
     return buf.getvalue()
 
 
 def _data_uri(image: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(_png(image)).decode()
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def _with_box(panel: Panel) -> Image.Image:
@@ -106,7 +108,7 @@ def zip_bytes(panels: list[Panel], alpha: float, cmap: str, vmax: float | None) 
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         for i, panel in enumerate(panels):
             stem = _stem(i, panel)
-            archive.writestr(f"{stem}.png", _png(render(panel, alpha, cmap, vmax)))
+            archive.writestr(f"{stem}.png", png_bytes(render(panel, alpha, cmap, vmax)))
             raw = io.BytesIO()
             np.save(raw, panel.raw.astype(np.float32))
             archive.writestr(f"{stem}.npy", raw.getvalue())

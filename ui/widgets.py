@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -470,14 +469,6 @@ def show_warnings(exp: Explanation) -> None:
     """The engine's notes on misleading maps."""
     for note in exp.warnings:
         st.warning(note)
-
-
-def png_bytes(image: Image.Image | np.ndarray) -> bytes:
-    """Encode an image as PNG."""
-    pil = Image.fromarray(image) if isinstance(image, np.ndarray) else image
-    buf = io.BytesIO()
-    pil.save(buf, "PNG")
-    return buf.getvalue()
 
 
 def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
