@@ -120,7 +120,7 @@ with st.expander("How faithful is this map?"):
     if stored is not None and stored[0] == faith_key:
         widgets.show_faithfulness(*stored[1])
 
-if st.button("Pin to board", type="primary", key="pin_explain"):
+if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     heat = widgets.full_map(exp, 0, entry.image, None)
     board.pin(board.make_panel(entry, heat, exp, 0, what[view], model_name, layer, method))
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")

@@ -112,7 +112,7 @@ for col, title, exp, fulls, shown_image, seen in (
         if seen is not image:  # the board and the report draw the map over the erased image too
             panel = dataclasses.replace(panel, image=seen.resize(panel.image.size, Image.Resampling.LANCZOS))
         panels[title] = panel
-        if st.button(f"Pin {title.lower()} to board", key=f"pin_{title}"):
+        if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}"):
             board.pin(panels[title])
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
 

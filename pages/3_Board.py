@@ -34,7 +34,7 @@ columns = st.columns(width)
 for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
     with columns[i % width]:
         st.image(picture, caption=widgets.plain_text(panel.caption()), width="stretch")
-        if st.button("Remove", key=f"remove_{i}"):
+        if st.button("Remove", key=f"{state.W_REMOVE}_{i}"):
             del panels[i]
             st.rerun()
 

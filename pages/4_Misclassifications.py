@@ -124,7 +124,7 @@ truth = st.selectbox(
     list(range(len(cats))),
     index=row.truth,
     format_func=lambda i: cats[i],
-    key=f"truth.{row.key}",
+    key=f"{state.W_TRUTH}.{row.key}",
     placeholder="Pick the true class",
 )
 if truth is not None and truth != row.truth:

@@ -27,6 +27,7 @@ from gradcam_core.models import DEFAULT_MODEL, weights_path
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from gradcam_core.torchscript import is_torchscript
 from gradcam_core.weights import download, expected_hash_prefix
+from ui import state
 from ui.text import plain_text
 
 CUSTOM_PREFIX = "custom:"
@@ -233,7 +234,7 @@ def get_model(name: str) -> LoadedModel | None:
             f"or set `TORCH_HOME` to a folder whose `hub/checkpoints` holds it. **{DEFAULT_MODEL}** works "
             "offline meanwhile."
         )
-        if not st.button(f"Download {path.name}", key=f"download_{name}") or not _fetch(name):
+        if not st.button(f"Download {path.name}", key=f"{state.W_DOWNLOAD}_{name}") or not _fetch(name):
             return None
     try:
         with st.spinner(f"Loading {name}…"):

@@ -73,6 +73,11 @@ W_BATCH_CSV = "w_batch_csv"
 W_WRONG_ONLY = "w_wrong_only"
 W_TABLE = "w_table"
 W_EXPERIMENT = "w_experiment"  # prefix of the experiments' buttons (ui/experiments.py)
+# Prefixes of keys made per item: f"{PREFIX}_{item}" (f"{W_TRUTH}.{row}" for the truth pickers).
+W_PIN = "pin"  # the Pin buttons: pin_explain, pin_Before, pin_After
+W_REMOVE = "remove"  # a board panel's Remove button, by index
+W_TRUTH = "truth"  # a batch row's true-class picker, by row key
+W_DOWNLOAD = "download"  # a model's weights Download button, by model name
 
 
 def upload_key() -> str:
