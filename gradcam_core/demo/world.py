@@ -30,6 +30,7 @@ CATEGORIES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
 #: Image side in pixels.
 SIZE = 128
 STAR = CATEGORIES.index("star")
+_LUMA = np.array([0.299, 0.587, 0.114])  # an RGB colour's luminance: _LUMA @ rgb
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def draw_scene(
     if style is None:
         _fill(image, shape, points, ink)
     else:
-        _ink(rng, image, points, box, ink, background, style)
+        _ink(rng, image, points, box, ink, style)
     if tag_box is not None:
         _draw_tag(image, tag_box)
     if style is not None:
@@ -180,11 +181,10 @@ def _palette(
     rng: np.random.Generator, contrast: float = 45.0, count: int = 2
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """``count`` background colours and a shape colour that stands out from all of them by ``contrast`` in luminance."""
-    lum = np.array([0.299, 0.587, 0.114])
     while True:
         *stops, ink = rng.uniform(0, 255, (count + 1, 3))
         if (
-            min(abs(lum @ (ink - c)) for c in stops) > contrast
+            min(abs(_LUMA @ (ink - c)) for c in stops) > contrast
             and min(np.linalg.norm(ink - c) for c in stops) > 2 * contrast
         ):
             return tuple(stops), ink
@@ -261,7 +261,6 @@ def _ink(
     points: np.ndarray,
     box: Box,
     ink: np.ndarray,
-    background: tuple[np.ndarray, ...],
     style: Style,
 ) -> None:
     """Paint the shape in ``style.ink``: filled, hollow, or filled with a rim of another colour."""
@@ -272,10 +271,9 @@ def _ink(
     if style.ink == "outline":
         _stroke(image, fixed, ink, width, style.round_joins)
     elif style.ink == "rim":
-        lum = np.array([0.299, 0.587, 0.114])
         while True:  # any colour that stands apart from the ink
             rim = rng.uniform(0, 255, 3)
-            if abs(lum @ (rim - ink)) > 40:
+            if abs(_LUMA @ (rim - ink)) > 40:
                 break
         _stroke(image, fixed, rim, max(1, round(width * rng.uniform(0.4, 1.0))), style.round_joins)
 
