@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd.graph import GradientEdge
 from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = ["BackwardMatmul", "worth_rerouting"]
@@ -62,20 +63,21 @@ def _short_and_wide(a: torch.Tensor, b: torch.Tensor) -> bool:
     )
 
 
-def worth_rerouting(model: nn.Module, output: torch.Tensor | None = None) -> bool:
+def worth_rerouting(model: nn.Module, start: torch.Tensor | GradientEdge | None = None) -> bool:
     """Whether ``model`` has a weight matrix large enough for :class:`BackwardMatmul` to reroute its product.
 
     Backward through ``nn.Linear`` multiplies by the weight itself ([out, in], contiguous), so a
-    model without such a parameter gives the mode nothing to do. Given ``output`` (the tensor the
-    backward starts from), the products are read from its autograd graph instead (the right factor
-    each matrix product saved): exact (a large matrix before the explained layer is never
-    multiplied by, frozen or not) and, for a graph recorded only after that layer, much cheaper
-    than walking the model's modules (a millisecond for EfficientNet-Lite0's 280, a tenth of its
-    forward pass).
+    model without such a parameter gives the mode nothing to do. Given ``start`` (the tensor or
+    gradient edge the backward starts from), the products are read from its autograd graph instead
+    (the right factor each matrix product saved): exact (a large matrix before the explained layer
+    is never multiplied by, frozen or not) and, for a graph recorded only after that layer, much
+    cheaper than walking the model's modules (a millisecond for EfficientNet-Lite0's 280, a tenth
+    of its forward pass).
     """
-    if output is None or output.grad_fn is None:
+    node = start.node if isinstance(start, GradientEdge) else None if start is None else start.grad_fn
+    if node is None:
         return any(_large_matrix(p) for p in model.parameters())
-    seen, stack = set(), [output.grad_fn]
+    seen, stack = set(), [node]
     while stack:
         node = stack.pop()
         if node is None or node in seen:

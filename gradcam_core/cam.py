@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
 from gradcam_core.hooks import forward_hook, model_device
@@ -236,7 +237,7 @@ def compute_cam(
         acts = layout.to_map(target.detach())
         if spec.combine is not None:  # the gradient methods
             sign = -1.0 if counterfactual else 1.0
-            grads = _class_gradients(logits, target, targets, against, sign, worth_rerouting(model, logits))
+            grads = _class_gradients(model, logits, target, targets, against, sign)
             grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
             maps = spec.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.
@@ -320,34 +321,72 @@ def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:
 
 
 def _class_gradients(
+    model: nn.Module,
     logits: Tensor,
     target: Tensor,
     classes: Tensor,
     against: Tensor | None = None,
     sign: float = 1.0,
-    reroute: bool = True,
 ) -> Tensor:
     """Gradients [K, N, C, h, w] of each chosen score with respect to ``target``, in one backward pass.
 
     The score is ``sign · (logit[class] - logit[against])``, or ``sign · logit[class]`` without
-    ``against``. ``reroute`` runs the pass under :class:`BackwardMatmul` (worth it only for a model
-    with a large weight matrix: see :func:`gradcam_core.blocked_mm.worth_rerouting`).
+    ``against``. The pass runs under :class:`BackwardMatmul` when the graph multiplies by a large
+    weight matrix (see :func:`gradcam_core.blocked_mm.worth_rerouting`).
     """
     k = classes.shape[1]
     if not logits.requires_grad:  # the layer does not feed the logits at all
         return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device)
-    # One-hot rows select logit classes[n, j] of input n for the j-th backward; inputs do not
-    # interact in an eval-mode network, so all N inputs share each backward.
-    onehot = torch.zeros(k, *logits.shape, dtype=logits.dtype, device=logits.device)
-    onehot.scatter_(2, classes.T[:, :, None], sign)
-    if against is not None:
-        onehot.scatter_add_(2, against.T[:, :, None], torch.full_like(onehot[..., :1], -sign))
-    with BackwardMatmul() if reroute else nullcontext():
+    start, seeds = _backward_start(logits, classes, against, sign)
+    with BackwardMatmul() if worth_rerouting(model, start) else nullcontext():
         if k == 1:
-            (grad,) = torch.autograd.grad(logits, target, grad_outputs=onehot[0], allow_unused=True)
+            (grad,) = torch.autograd.grad(start, target, grad_outputs=seeds[0], allow_unused=True)
             return torch.zeros_like(target)[None] if grad is None else grad[None]
-        (grads,) = torch.autograd.grad(logits, target, grad_outputs=onehot, is_grads_batched=True, allow_unused=True)
+        (grads,) = torch.autograd.grad(start, target, grad_outputs=seeds, is_grads_batched=True, allow_unused=True)
     return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device) if grads is None else grads
+
+
+def _backward_start(
+    logits: Tensor, classes: Tensor, against: Tensor | None, sign: float
+) -> tuple[Tensor | GradientEdge, Tensor]:
+    """Where the backward pass starts, and the K gradients [K, N, ...] it starts with.
+
+    In general that is the logits, with one-hot rows: row ``(j, n)`` selects logit ``classes[n, j]``
+    of input ``n`` (inputs do not interact in an eval-mode network, so all N inputs share each of
+    the K backward passes). When the logits come straight out of a linear layer (``x @ W.T + b``,
+    as in nearly every classifier), the gradient of logit ``c`` with respect to ``x`` is ``W[c]``
+    itself: the pass then starts at ``x`` with those rows, and skips the product of the one-hot
+    rows with the whole weight matrix, which on a small network costs more than the rest of the
+    backward pass (EfficientNet-Lite0's 1000 × 1280 matrix has left the cache by then).
+    """
+    fn = logits.grad_fn
+    name = type(fn).__name__
+    if name in ("AddmmBackward0", "MmBackward0") and getattr(fn, "_saved_alpha", 1) == 1:
+        *bias, (node, output_nr), weight = fn.next_functions  # addmm(bias, x, W.T) or mm(x, W.T)
+        weight_t = getattr(fn, "_saved_mat2", None)  # [in, num_classes]: saved because x needs a gradient
+        if (
+            node is not None
+            and all(_is_parameter(edge[0]) for edge in (*bias, weight))  # nothing else leads back to the layer
+            and isinstance(weight_t, Tensor)
+            and weight_t.shape[1] == logits.shape[1]
+        ):
+            weight = weight_t.t()
+            seeds = weight[classes.T]  # [K, N, in]
+            if against is not None:
+                seeds = seeds - weight[against.T]
+            return GradientEdge(node, output_nr), seeds if sign == 1.0 else seeds * sign
+    seeds = torch.zeros(classes.shape[1], *logits.shape, dtype=logits.dtype, device=logits.device)
+    seeds.scatter_(2, classes.T[:, :, None], sign)
+    if against is not None:
+        seeds.scatter_add_(2, against.T[:, :, None], torch.full_like(seeds[..., :1], -sign))
+    return logits, seeds
+
+
+def _is_parameter(node: Any) -> bool:
+    """Whether a gradient edge leads nowhere but to a leaf: no gradient (``None``), or a parameter, maybe transposed."""
+    if node is not None and type(node).__name__ == "TBackward0":
+        node = node.next_functions[0][0]
+    return node is None or type(node).__name__ == "AccumulateGrad"
 
 
 def _zero_map_notes(maps: Tensor, classes: Tensor, label: str) -> list[str]:

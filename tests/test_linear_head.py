@@ -1,0 +1,115 @@
+"""The backward pass starts below a linear head: taken where it is exact, and the same gradients as from the logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.autograd.graph import GradientEdge
+from torchvision import models
+
+from gradcam_core.cam import _backward_start, _class_gradients, _forward
+from tests.efficientnet import registered
+
+
+def _capture(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits and the engine's target tensor at ``layer``, from the engine's own recorded forward pass."""
+    capture, logits = _forward(model, x, layer, model.get_submodule(layer), fast=True)
+    target, _ = capture.target()
+    return logits, target
+
+
+def _from_logits(logits: torch.Tensor, target: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Reference: the gradients [K, N, ...] of ``(scores[j] * logits).sum()``, one backward from the logits per j."""
+    return torch.stack([torch.autograd.grad(logits, target, grad_outputs=row, retain_graph=True)[0] for row in scores])
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    return model.eval().requires_grad_(False)
+
+
+ARCHITECTURES = [
+    ("resnet18", lambda: _frozen(models.resnet18(num_classes=10)), "layer4"),
+    ("vgg11", lambda: _frozen(models.vgg11(num_classes=10)), "features.18"),
+    ("densenet121", lambda: _frozen(models.densenet121(num_classes=10)), "features.norm5"),
+    ("mobilenet_v3_small, weights not frozen", lambda: models.mobilenet_v3_small(num_classes=10).eval(), "features"),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "layer"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_torchvision_heads_start_below_the_linear_layer_with_the_same_gradients(name, build, layer) -> None:
+    model = build()
+    x = torch.randn(2, 3, 64, 64)
+    logits, target = _capture(model, x, layer)
+    classes = torch.tensor([[3, 7, 1], [0, 9, 4]])  # K = 3 classes for each of N = 2 inputs
+    against = torch.tensor([[5, 2, 8], [6, 1, 0]])
+    start, _ = _backward_start(logits, classes, against, -1.0)
+    assert isinstance(start, GradientEdge), f"{name}: the backward pass still starts at the logits"
+    onehot = torch.zeros(3, *logits.shape)
+    onehot.scatter_(2, classes.T[:, :, None], -1.0).scatter_(2, against.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    got = _class_gradients(model, logits, target, classes, against, -1.0)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_real_model_starts_below_its_classifier_and_its_maps_do_not_change() -> None:
+    lm = registered()
+    x = torch.randn(1, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(0))
+    logits, target = _capture(lm.model, x, lm.default_layer)
+    top = logits.argmax(1, keepdim=True)
+    start, seeds = _backward_start(logits, top, None, 1.0)
+    assert isinstance(start, GradientEdge)
+    torch.testing.assert_close(seeds[0], lm.model.classifier.weight[top[0]])  # d logit_c / d features = W[c]
+    onehot = torch.zeros(1, *logits.shape).scatter_(2, top.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    torch.testing.assert_close(_class_gradients(lm.model, logits, target, top), expected)
+
+
+class _BiasFromFeatures(nn.Module):
+    """A head whose additive term depends on the features too: ``addmm(b(f), f, W.T)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.weight = nn.Parameter(torch.randn(4, 8))
+        self.bias_net = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.pool(torch.relu(self.conv(x))).flatten(1)
+        return torch.addmm(self.bias_net(f) ** 2, f, self.weight.t())
+
+
+class _WeightFromFeatures(_BiasFromFeatures):
+    """A bilinear head: the matrix the features are multiplied by depends on them, ``f @ (W · mean(f)).T``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.pool(torch.relu(self.conv(x))).flatten(1)
+        return torch.mm(f, (self.weight * f.mean()).t())
+
+
+@pytest.mark.parametrize("head", [_BiasFromFeatures, _WeightFromFeatures])
+def test_a_head_with_another_path_back_to_the_layer_starts_at_the_logits(head: type[nn.Module]) -> None:
+    model = _frozen(head())
+    x = torch.randn(3, 3, 16, 16)
+    logits, target = _capture(model, x, "conv")
+    classes = torch.tensor([[1], [2], [3]])
+    start, _ = _backward_start(logits, classes, None, 1.0)
+    assert start is logits  # starting below the head would drop the other path's share of the gradient
+    onehot = torch.zeros(1, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    torch.testing.assert_close(_class_gradients(model, logits, target, classes), expected)
+
+
+def test_a_head_without_bias_starts_below_it() -> None:
+    model = _frozen(
+        nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5, bias=False))
+    )
+    x = torch.randn(2, 3, 12, 12)
+    logits, target = _capture(model, x, "0")
+    classes = torch.tensor([[4], [0]])
+    start, _ = _backward_start(logits, classes, None, 1.0)
+    assert isinstance(start, GradientEdge)
+    onehot = torch.zeros(1, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    torch.testing.assert_close(_class_gradients(model, logits, target, classes), expected)
