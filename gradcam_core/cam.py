@@ -238,7 +238,8 @@ def compute_cam(
         if spec.combine is not None:  # the gradient methods
             sign = -1.0 if counterfactual else 1.0
             grads = _class_gradients(model, logits, target, targets, against, sign)
-            grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
+            if layout.kind != "nchw":
+                grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
             maps = spec.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.
             if not maps.any() and not grads.any():
@@ -371,9 +372,9 @@ def _backward_start(
             and weight_t.shape[1] == logits.shape[1]
         ):
             weight = weight_t.t()
-            seeds = weight[classes.T]  # [K, N, in]
+            seeds = weight.index_select(0, classes.T.flatten()).unflatten(0, classes.T.shape)  # [K, N, in]
             if against is not None:
-                seeds = seeds - weight[against.T]
+                seeds = seeds - weight.index_select(0, against.T.flatten()).unflatten(0, against.T.shape)
             return GradientEdge(node, output_nr), seeds if sign == 1.0 else seeds * sign
     seeds = torch.zeros(classes.shape[1], *logits.shape, dtype=logits.dtype, device=logits.device)
     seeds.scatter_(2, classes.T[:, :, None], sign)
@@ -391,7 +392,8 @@ def _is_parameter(node: Any) -> bool:
 
 def _zero_map_notes(maps: Tensor, classes: Tensor, label: str) -> list[str]:
     """Say which maps are zero everywhere, rather than let them pass as "nothing found"."""
-    empty = (maps.flatten(2).amax(dim=2) <= 0).nonzero().tolist()
+    blank = maps.flatten(2).amax(dim=2) <= 0
+    empty = blank.nonzero().tolist() if blank.any() else []
     return [
         f"the {label} map of image {i} for class {int(classes[i, j])} is zero everywhere: all the evidence "
         "at this layer is negative for that class; try another layer or method"

@@ -33,10 +33,19 @@ _EPS = 1e-7
 CLASS_AGNOSTIC = "class-agnostic (first principal component)"
 
 
+def _weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
+    """ReLU of the channels of ``acts`` [N, C, h, w] summed with ``weights`` [K, N, C]: maps [K, N, h, w].
+
+    One batched matrix product over the N inputs ([N, K, C] @ [N, C, h·w]).
+    """
+    maps = torch.bmm(weights.transpose(0, 1), acts.flatten(2)).transpose(0, 1)
+    return torch.relu(maps.unflatten(-1, acts.shape[-2:]))
+
+
 def gradcam(acts: Tensor, grads: Tensor) -> Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): channel weights are the spatial mean of the gradient."""
     weights = grads.mean(dim=(-2, -1))
-    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+    return _weighted_sum(weights, acts)
 
 
 def gradcam_plus_plus(acts: Tensor, grads: Tensor) -> Tensor:
@@ -49,13 +58,13 @@ def gradcam_plus_plus(acts: Tensor, grads: Tensor) -> Tensor:
     denom = 2 * g2 + acts.sum(dim=(-2, -1))[None, :, :, None, None] * g3
     alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
     weights = (alpha * torch.relu(grads)).sum(dim=(-2, -1))
-    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+    return _weighted_sum(weights, acts)
 
 
 def xgradcam(acts: Tensor, grads: Tensor) -> Tensor:
     """XGrad-CAM (Fu et al., BMVC 2020): weights are activation-weighted gradient sums."""
     weights = (grads * acts).sum(dim=(-2, -1)) / (acts.sum(dim=(-2, -1)) + _EPS)
-    return torch.relu(torch.einsum("knc,nchw->knhw", weights, acts))
+    return _weighted_sum(weights, acts)
 
 
 def layercam(acts: Tensor, grads: Tensor) -> Tensor:
