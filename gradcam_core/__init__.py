@@ -12,10 +12,15 @@ This package never imports Streamlit; the app's UI lives beside it.
 """
 
 from gradcam_core.cam import CamResult, compute_cam
+from gradcam_core.demo.model import DEMO_NAME as DEMO_MODEL
+from gradcam_core.demo.model import SAMPLES_DIR as DEMO_SAMPLES
+from gradcam_core.faithfulness import Faithfulness, evaluate_map, random_map, target_score, verdict
 from gradcam_core.images import MAX_PIXELS, ImageError, load_image
+from gradcam_core.labels import parse_labels
 from gradcam_core.layers import LayerInfo, list_layers, resolve_layer
-from gradcam_core.methods import METHODS, Method
+from gradcam_core.methods import CLASS_AGNOSTIC, METHODS, Method
 from gradcam_core.models import (
+    DEFAULT_MODEL,
     LoadedModel,
     ModelSpec,
     from_module,
@@ -25,36 +30,55 @@ from gradcam_core.models import (
     model_spec,
     weights_path,
 )
-from gradcam_core.preprocess import Preprocess
+from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, parse_stats
+from gradcam_core.preprocess import describe as describe_preprocess
+from gradcam_core.progress import Progress
+from gradcam_core.provenance import stamp as provenance_stamp
+from gradcam_core.provenance import versions
 from gradcam_core.regions import Box, clamp_box, crop, occlude, paste_map
 from gradcam_core.render import COLORMAPS, heatmap_to_rgb, normalize, overlay
-from gradcam_core.torchscript import ScriptedModel
-from gradcam_core.weights import CheckpointError, WeightsUnavailable, hub_checkpoint_dir
+from gradcam_core.scorecam import estimate_scorecam
+from gradcam_core.torchscript import ScriptedModel, is_torchscript
+from gradcam_core.weights import CheckpointError, WeightsUnavailable, download, expected_hash_prefix, hub_checkpoint_dir
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLASS_AGNOSTIC",
     "COLORMAPS",
+    "DEFAULT_MODEL",
+    "DEMO_MODEL",
+    "DEMO_SAMPLES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "MAX_PIXELS",
     "METHODS",
     "Box",
     "CamResult",
     "CheckpointError",
+    "Faithfulness",
     "ImageError",
     "LayerInfo",
     "LoadedModel",
     "Method",
     "ModelSpec",
     "Preprocess",
+    "Progress",
     "ScriptedModel",
     "WeightsUnavailable",
     "clamp_box",
     "compute_cam",
     "crop",
+    "describe_preprocess",
+    "download",
+    "estimate_scorecam",
+    "evaluate_map",
+    "expected_hash_prefix",
     "from_module",
     "from_torchscript",
     "heatmap_to_rgb",
     "hub_checkpoint_dir",
+    "is_torchscript",
     "list_layers",
     "list_models",
     "load_image",
@@ -63,7 +87,14 @@ __all__ = [
     "normalize",
     "occlude",
     "overlay",
+    "parse_labels",
+    "parse_stats",
     "paste_map",
+    "provenance_stamp",
+    "random_map",
     "resolve_layer",
+    "target_score",
+    "verdict",
+    "versions",
     "weights_path",
 ]

@@ -36,7 +36,7 @@ import torchvision
 
 from gradcam_core.models import LoadedModel
 
-__all__ = ["SCHEMA", "manifest_header", "top_classes", "versions"]
+__all__ = ["SCHEMA", "manifest_header", "stamp", "top_classes", "versions"]
 
 SCHEMA = "gradcam-explorer/manifest/1"
 
@@ -54,12 +54,18 @@ def versions() -> dict[str, str]:
     return found
 
 
+def stamp(schema: str = SCHEMA) -> dict[str, Any]:
+    """The fields every export starts with: its ``schema``, when it was made (UTC), and :func:`versions`.
+
+    The CLI's manifest and the app's board export (``gradcam-explorer/board/1``) both start so.
+    """
+    return {"schema": schema, "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": versions()}
+
+
 def manifest_header(loaded: LoadedModel, layer: str, method: str, normalisation: str) -> dict[str, Any]:
     """The manifest's fields shared by every item."""
     return {
-        "schema": SCHEMA,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
+        **stamp(),
         "model": {
             "name": loaded.name,
             "weights": loaded.weights,

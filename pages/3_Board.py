@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import board, report, state, widgets
+from ui import board, page_setup, report, state, views
+from ui.text import plain_text
 
-widgets.page_setup("Board")
+page_setup.page_setup("Board")
 st.title("Board")
 panels = board.panels()
 if not panels:
@@ -21,7 +22,7 @@ with controls[0]:
         help="Shared puts every panel on one intensity scale.",
     )
 with controls[1]:
-    alpha, cmap = widgets.display_controls()
+    alpha, cmap = views.display_controls()
 if controls[2].button("Clear board"):
     panels.clear()
     st.rerun()
@@ -33,7 +34,7 @@ width = min(3, len(panels))  # as many columns as panels, up to 3: none is left 
 columns = st.columns(width)
 for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
     with columns[i % width]:
-        st.image(picture, caption=widgets.plain_text(panel.caption()), width="stretch")
+        st.image(picture, caption=plain_text(panel.caption()), width="stretch")
         if st.button("Remove", key=f"{state.W_REMOVE}_{i}"):
             del panels[i]
             st.rerun()

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from gradcam_core.demo.model import SAMPLES_DIR
 from ui import board, state
-from ui.widgets import plain_text
+from ui.text import plain_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]

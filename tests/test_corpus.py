@@ -8,7 +8,7 @@ from gradcam_core import ImageError, load_image
 from tests.corpus import Case, cases
 from tests.test_app import image_uploader, ok, start
 from ui import state
-from ui.widgets import plain_text
+from ui.text import plain_text
 
 CASES = cases()
 

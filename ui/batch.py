@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+import pandas as pd
 from PIL import Image
 
 from gradcam_core import METHODS, ImageError
 from ui import images
-from ui.compute import explain
+from ui.compute import Settings, explain
 
 #: Upload caps in MB: an image file (also inside a ZIP), and a ZIP archive.
 MAX_IMAGE_MB, MAX_ZIP_MB = 50, 200
@@ -67,18 +68,16 @@ class BatchRun:
     """A batch, the settings it was run with, and the class names of the model that ran it.
 
     Attributes:
-        model, layer, method: the settings of the run.
-        categories: the class names of ``model``: rows' indices refer to these, whichever model
-            the sidebar shows later.
+        settings: the model, layer and method of the run.
+        categories: the class names of the run's model: rows' indices refer to these, whichever
+            model the sidebar shows later.
         rows: the images read, in upload order, each once.
         bad: (file, reason) for each file that could not be used.
         duplicates: (file, the earlier file with the same content) for each repeated image.
         unlabelled: folders (``"name/"``) and files whose name gives no class of the model.
     """
 
-    model: str
-    layer: str
-    method: str
+    settings: Settings
     categories: tuple[str, ...] = ()
     rows: list[Row] = field(default_factory=list)
     bad: list[tuple[str, str]] = field(default_factory=list)
@@ -88,6 +87,36 @@ class BatchRun:
     def held_bytes(self) -> int:
         """The bytes the batch keeps: file bytes and thumbnails."""
         return sum(len(r.data) + len(r.thumbnail) for r in self.rows)
+
+    def summary(self) -> str:
+        """The headline: images, labelled, wrong, and the accuracy over the labelled images only."""
+        labelled = [r for r in self.rows if r.truth is not None]
+        wrong = sum(not r.correct for r in labelled)
+        accuracy = f"{1 - wrong / len(labelled):.1%}" if labelled else "n/a"
+        return f"{len(self.rows)} images · {len(labelled)} labelled · {wrong} wrong · accuracy {accuracy}"
+
+    def shown(self, only_wrong: bool) -> list[Row]:
+        """The rows the table lists: all, or only the labelled ones the model got wrong."""
+        return [r for r in self.rows if not only_wrong or r.correct is False]
+
+    def table(self, rows: list[Row]) -> pd.DataFrame:
+        """``rows`` as the page's table: thumbnail, file, true label, prediction, confidence, correct."""
+        cats = self.categories
+        return pd.DataFrame(
+            {
+                "thumbnail": [r.thumbnail for r in rows],
+                "image": [r.name for r in rows],
+                "true label": [cats[r.truth] if r.truth is not None else "" for r in rows],
+                "predicted": [cats[r.predicted] for r in rows],
+                "confidence": [r.confidence for r in rows],
+                "correct": [r.correct for r in rows],
+            }
+        )
+
+
+def explained_classes(row: Row) -> tuple[int, ...]:
+    """The classes a row is explained for: the prediction, then the true class when it differs."""
+    return (row.predicted,) if row.truth in (None, row.predicted) else (row.predicted, row.truth)
 
 
 def _normal(text: str) -> str:
@@ -188,7 +217,7 @@ def run(
     files: list[tuple[str, bytes]],
     csv_labels: dict[str, int],
     categories: list[str],
-    settings: tuple[str, str, str],
+    settings: Settings,
     progress: Callable[[int, int, str], None],
 ) -> BatchRun:
     """Decode, label and classify every file, reporting progress; bad files are listed, not fatal.
@@ -196,10 +225,10 @@ def run(
     An image whose content was already read (the same file twice, or in two archives) is read
     once and listed in ``duplicates``.
     """
-    model, layer, method = settings
     # Classifying needs one forward pass: Score-CAM's masked passes wait until a row is opened.
-    classify_with = "gradcam" if METHODS[method].kind == "score" else method
-    batch = BatchRun(model, layer, method, tuple(categories))
+    slow = METHODS[settings.method].kind == "score"
+    classify_with = Settings(settings.model, settings.layer, "gradcam") if slow else settings
+    batch = BatchRun(settings, tuple(categories))
     files, batch.bad = expand(files)
     seen: dict[str, str] = {}
     missing: list[str] = []
@@ -217,7 +246,7 @@ def run(
         truth = csv_labels.get(PurePosixPath(name).name, label_from_path(name, categories))
         if truth is None:
             missing.append(name)
-        exp = explain(entry.key, None, None, model, layer, classify_with, None, _image=entry.image)
+        exp = explain(entry, classify_with)
         top = exp.classes[0]
         batch.rows.append(Row(name, entry.key, truth, top, float(exp.probabilities[top]), data, thumbnail(entry.image)))
     batch.unlabelled = unlabelled_places(missing)

@@ -10,11 +10,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
-from gradcam_core.preprocess import describe
 from ui import state
 from ui.compute import Explanation
 from ui.images import ImageEntry
-from ui.models import CUSTOM_PREFIX, YourModel, cached_model, display_name
 
 _THUMB = 512
 #: The captions' font: DejaVu Sans, bundled (with its licence) so every machine draws "×" and "·" alike.
@@ -81,51 +79,35 @@ class Panel:
         )
 
 
-def weights_name(model_name: str, weights: str) -> str:
-    """How a model's weights file is named in panels and reports: an upload by its own file name.
+def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel:
+    """A panel for map ``k`` of ``exp``, an explanation of ``entry``'s image; ``label`` names what the map shows.
 
-    An uploaded file lives on the server under its hash, a path that means nothing to the reader.
+    After an erase the panel shows the erased image, which is what the model saw.
     """
-    if model_name.startswith(CUSTOM_PREFIX):
-        return f"{YourModel.parse(model_name).file} (uploaded)"
-    return weights
-
-
-def make_panel(
-    entry: ImageEntry,
-    heat: np.ndarray,
-    exp: Explanation,
-    k: int,
-    label: str,
-    model_name: str,
-    layer: str,
-    method: str,
-    crop: tuple[int, int, int, int] | None = None,
-    erase: str | None = None,
-) -> Panel:
-    """A panel for map ``k`` of ``exp``; ``heat`` is that map in the full image's frame."""
-    loaded = cached_model(model_name)
-    thumb = entry.image.copy()
+    edit = exp.edit
+    shown = edit.apply(entry.image) if edit is not None and edit.fill else entry.image
+    thumb = shown.copy()
     thumb.thumbnail((_THUMB, _THUMB))
+    heat = exp.full_map(k, entry.image.size)
     small = np.asarray(Image.fromarray(heat.astype(np.float32)).resize(thumb.size, Image.Resampling.BILINEAR))
-    cls = exp.classes[k]
+    info = exp.model
     return Panel(
         image_name=entry.name,
         image=thumb,
         heat=small,
-        crop=crop,
-        erase=erase,
-        model=display_name(model_name) + ("" if loaded.trained else " (untrained)"),
-        layer=layer,
-        method=method,
+        crop=None if edit is None else edit.box,
+        erase=None if edit is None else edit.fill,
+        model=info.label,
+        layer=exp.settings.layer,
+        method=exp.settings.method,
         class_name=label,
-        probability=float(exp.probabilities[cls]),
+        probability=float(exp.probabilities[exp.classes[k]]),
         raw=exp.maps[k],
         image_key=entry.key,
-        weights=weights_name(model_name, loaded.weights),
-        weights_sha256=loaded.weights_sha256,
-        preprocess=describe(loaded.preprocess),
-        top5=tuple((loaded.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
+        weights=info.weights,
+        weights_sha256=info.weights_sha256,
+        preprocess=info.preprocess,
+        top5=tuple((info.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
         frame_size=entry.image.size,
     )
 

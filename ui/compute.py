@@ -1,7 +1,8 @@
-"""Explanations for the app, cached on everything that changes the result and nothing else.
+"""Explanations for the app: request values in, an :class:`Explanation` out, cached on what changes the result.
 
-The cache key is (image hash, crop box, erase fill, model, layer, method, classes, contrast class,
-counterfactual). Display
+A request is an image (:class:`ui.images.ImageEntry`, identified by its content hash), the
+sidebar's :class:`Settings`, an optional :class:`Edit` (a box cropped to or erased), the classes,
+and the view (a contrast class, or the counterfactual). The cache key is exactly that. Display
 choices (opacity, colour map, normalisation) are applied to cached maps, so changing them never
 runs the model again.
 """
@@ -9,29 +10,77 @@ runs the model again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import numpy as np
 import streamlit as st
 import torch
 from PIL import Image
 
-from gradcam_core import Box, compute_cam, crop, occlude
-from gradcam_core.faithfulness import Faithfulness, Progress, evaluate_map, random_map, target_score
-from ui.models import cached_model, layers_of
+from gradcam_core import (
+    Box,
+    Faithfulness,
+    Progress,
+    clamp_box,
+    compute_cam,
+    crop,
+    evaluate_map,
+    occlude,
+    paste_map,
+    random_map,
+    target_score,
+)
+from ui.images import ImageEntry
+from ui.models import ModelInfo, cached_model, layers_of, model_info
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sidebar chooses: the model (a registry name or an uploaded model's key), layer and method."""
+
+    model: str
+    layer: str
+    method: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A box in the original image's pixels, cropped to (``fill=None``) or erased with ``fill``.
+
+    ``fill`` is ``"blur"``, ``"mean"`` or ``"black"`` (see :func:`gradcam_core.occlude`).
+    """
+
+    box: tuple[int, int, int, int]
+    fill: str | None = None
+
+    def apply(self, image: Image.Image) -> Image.Image:
+        """``image`` cropped to the box, or with the box erased."""
+        return occlude(image, self.box, self.fill) if self.fill else crop(image, self.box)  # type: ignore[arg-type]
+
+    def offset(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """Where the edited image's (0, 0) lies in the original: the box's corner for a crop, else (0, 0)."""
+        if self.fill:
+            return 0, 0
+        b = clamp_box(self.box, image_size)
+        return b.x, b.y
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """What the app shows for one image, region and set of classes.
+    """What the app shows for one image, edit, set of classes and view.
 
     Attributes:
         maps: [K, h, w] raw maps at the layer's resolution.
         classes: the K explained class indices.
         probabilities: [num_classes] softmax of the logits.
         logits: [num_classes].
-        region: where the model's input lies in the explained image (the crop, if any).
+        region: where the model's input lies, in the original (unedited) image's pixels.
         warnings: the engine's notes on misleading maps.
+        settings: the model, layer and method that made the maps.
+        model: that model's names and provenance (categories, weights, preprocessing).
+        edit: the crop or erase applied before explaining, if any.
+        contrast: the class each map was contrasted with ("why A rather than B"), if any.
+        counterfactual: whether the maps show the evidence against the classes.
     """
 
     maps: np.ndarray
@@ -40,138 +89,116 @@ class Explanation:
     logits: np.ndarray
     region: Box
     warnings: tuple[str, ...]
+    settings: Settings
+    model: ModelInfo
+    edit: Edit | None = None
+    contrast: int | None = None
+    counterfactual: bool = False
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The class names of the model that made this explanation."""
+        return self.model.categories
 
     def top(self, k: int = 5) -> list[int]:
         """The k most probable classes, best first."""
         return [int(i) for i in np.argsort(-self.probabilities)[:k]]
 
-
-def edited(image: Image.Image, box: tuple[int, int, int, int] | None, erase: str | None) -> Image.Image:
-    """``image`` cropped to ``box``, or with ``box`` erased by the ``erase`` fill (unchanged without a box)."""
-    if box is None:
-        return image
-    return occlude(image, box, erase) if erase else crop(image, box)  # type: ignore[arg-type]
+    def full_map(self, k: int, image_size: tuple[int, int]) -> np.ndarray:
+        """Map ``k`` in the original image's frame (of ``image_size``), zero outside :attr:`region`."""
+        return paste_map(self.maps[k], self.region, image_size)
 
 
-def faithfulness(
-    model_name: str,
-    image: Image.Image,
-    saliency: np.ndarray,
-    cls: int,
-    progress: Progress,
-    contrast: int | None = None,
-    counterfactual: bool = False,
-) -> tuple[Faithfulness, Faithfulness]:
-    """Faithfulness of ``saliency`` on ``image``, and of a random map of the same size.
-
-    Scored on what the map's view claims (see :func:`gradcam_core.faithfulness.target_score`):
-    p(cls) for the evidence for ``cls``, p(not cls) against it, p(cls) / (p(cls) + p(contrast))
-    for ``cls`` rather than ``contrast``.
-    """
-    loaded = cached_model(model_name)
-    x = loaded.preprocess(image)[None]
-    chance = random_map(saliency.shape, seed=0)
-    score = target_score(cls, contrast, counterfactual, loaded.categories)
-    cam = evaluate_map(loaded.model, x, torch.from_numpy(saliency), score, progress=lambda d, _t: progress(d, 4))
-    base = evaluate_map(loaded.model, x, chance, score, progress=lambda d, _t: progress(2 + d, 4))
-    return cam, base
-
-
-def engine_error(exc: ValueError, layer: str, method: str) -> NoReturn:
+def engine_error(exc: ValueError, settings: Settings) -> NoReturn:
     """Show an engine ``ValueError`` as a message saying what to change, and stop the page (never a traceback)."""
     st.error(
-        f"This image cannot be explained with layer `{layer}` and {method}: {exc}.\n\n"
+        f"This image cannot be explained with layer `{settings.layer}` and {settings.method}: {exc}.\n\n"
         "Try another target layer or method in the sidebar, or another model."
     )
     st.stop()
-
-
-def explain(
-    image_key: str,
-    box: tuple[int, int, int, int] | None,
-    erase: str | None,
-    model_name: str,
-    layer: str,
-    method: str,
-    classes: tuple[int, ...] | None,
-    _image: Image.Image,
-    contrast: int | None = None,
-    counterfactual: bool = False,
-    **cache: Any,
-) -> Explanation:
-    """:func:`explain_cached`, for a page.
-
-    An engine ``ValueError`` (an unusable layer, class, method or model output) becomes a message
-    (see :func:`engine_error`). ``cache`` passes ``_result`` and ``_cached_only`` on (see :mod:`ui.slow`).
-    """
-    try:
-        return explain_cached(
-            image_key, box, erase, model_name, layer, method, classes, _image, contrast, counterfactual, **cache
-        )
-    except ValueError as exc:
-        engine_error(exc, layer, method)
 
 
 class NotCachedError(LookupError):
     """:func:`explain` was asked for a cached result only, and there is none."""
 
 
+def explain(
+    image: ImageEntry,
+    settings: Settings,
+    *,
+    classes: tuple[int, ...] | None = None,
+    edit: Edit | None = None,
+    contrast: int | None = None,
+    counterfactual: bool = False,
+) -> Explanation:
+    """Explain ``image`` (after ``edit``) with ``settings``, cached; for a page.
+
+    ``classes=None`` explains the top-1 class. ``contrast`` explains "why each class rather than
+    this one"; ``counterfactual`` shows the evidence against each class. An engine ``ValueError``
+    (an unusable layer, class, method or model output) becomes a message (see :func:`engine_error`).
+    Slow methods go through :func:`ui.slow.explain`, which asks first.
+    """
+    try:
+        return _cached(image.key, settings, classes, edit, contrast, counterfactual, image.image)
+    except ValueError as exc:
+        engine_error(exc, settings)
+
+
 def explanation(
-    model_name: str,
     image: Image.Image,
-    layer: str,
-    method: str,
-    classes: tuple[int, ...] | None,
+    settings: Settings,
+    classes: tuple[int, ...] | None = None,
+    edit: Edit | None = None,
     contrast: int | None = None,
     counterfactual: bool = False,
     progress: Progress | None = None,
 ) -> Explanation:
-    """Explain ``image`` as it is (already cropped or erased), uncached; ``progress`` follows Score-CAM's passes."""
-    loaded = cached_model(model_name)
-    x = loaded.preprocess(image)[None]
-    info = next((i for i in layers_of(model_name) if i.name == layer), layer)  # its calls: the fast path
+    """Explain ``image`` after ``edit``, uncached; ``progress`` follows Score-CAM's passes."""
+    loaded = cached_model(settings.model)
+    seen = image if edit is None else edit.apply(image)
+    x = loaded.preprocess(seen)[None]
+    info = next((i for i in layers_of(settings.model) if i.name == settings.layer), settings.layer)  # the fast path
     result = compute_cam(
         loaded.model,
         x,
         info,
         classes=None if classes is None else list(classes),
-        method=method,
+        method=settings.method,
         contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
         counterfactual=counterfactual,
         progress=progress,
     )
-    probs = torch.softmax(result.logits[0], dim=0).numpy()
+    region = loaded.input_region(seen.size)
+    dx, dy = (0, 0) if edit is None else edit.offset(image.size)
     return Explanation(
         maps=result.maps[0].numpy(),
         classes=tuple(int(c) for c in result.classes[0]),
-        probabilities=probs,
+        probabilities=torch.softmax(result.logits[0], dim=0).numpy(),
         logits=result.logits[0].numpy(),
-        region=loaded.input_region(image.size),
+        region=Box(region.x + dx, region.y + dy, region.w, region.h),
         warnings=result.warnings,
+        settings=settings,
+        model=model_info(settings.model),
+        edit=edit,
+        contrast=contrast,
+        counterfactual=counterfactual,
     )
 
 
 # Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.
 @st.cache_data(max_entries=128, show_spinner=False)
-def explain_cached(
+def _cached(
     image_key: str,
-    box: tuple[int, int, int, int] | None,
-    erase: str | None,
-    model_name: str,
-    layer: str,
-    method: str,
+    settings: Settings,
     classes: tuple[int, ...] | None,
+    edit: Edit | None,
+    contrast: int | None,
+    counterfactual: bool,
     _image: Image.Image,
-    contrast: int | None = None,
-    counterfactual: bool = False,
     _result: Explanation | None = None,
     _cached_only: bool = False,
 ) -> Explanation:
-    """Explain ``_image`` (identified by ``image_key``), cropped to ``box`` or with ``box`` erased.
-
-    ``classes=None`` explains the top-1 class. ``erase`` is a fill (``"blur"``, ``"mean"``,
-    ``"black"``) to occlude ``box`` instead of cropping to it. ``contrast`` explains "why each
-    class rather than this one"; ``counterfactual`` shows the evidence against each class.
+    """:func:`explanation` of ``_image``, identified by ``image_key``.
 
     For slow methods (see :mod:`ui.slow`), which run outside the cache so that their progress can
     be shown: ``_cached_only`` raises :class:`NotCachedError` rather than compute, and ``_result``
@@ -181,4 +208,37 @@ def explain_cached(
         return _result
     if _cached_only:
         raise NotCachedError(image_key)
-    return explanation(model_name, edited(_image, box, erase), layer, method, classes, contrast, counterfactual)
+    return explanation(_image, settings, classes, edit, contrast, counterfactual)
+
+
+def cached_only(
+    image: ImageEntry, settings: Settings, classes: tuple[int, ...] | None, edit: Edit | None,
+    contrast: int | None, counterfactual: bool,
+) -> Explanation:  # fmt: skip
+    """The cached explanation for these arguments; :class:`NotCachedError` when there is none."""
+    return _cached(image.key, settings, classes, edit, contrast, counterfactual, image.image, _cached_only=True)
+
+
+def store(
+    image: ImageEntry, settings: Settings, classes: tuple[int, ...] | None, edit: Edit | None,
+    contrast: int | None, counterfactual: bool, result: Explanation,
+) -> Explanation:  # fmt: skip
+    """Cache ``result``, computed elsewhere, under these arguments, and return it."""
+    return _cached(image.key, settings, classes, edit, contrast, counterfactual, image.image, _result=result)
+
+
+def faithfulness(exp: Explanation, image: Image.Image, k: int, progress: Progress) -> tuple[Faithfulness, Faithfulness]:
+    """Faithfulness of map ``k`` of ``exp`` on ``image`` (already edited), and of a random map of the same size.
+
+    Scored on what the map's view claims (see :func:`gradcam_core.faithfulness.target_score`):
+    p(cls) for the evidence for ``cls``, p(not cls) against it, p(cls) / (p(cls) + p(contrast))
+    for ``cls`` rather than ``contrast``.
+    """
+    loaded = cached_model(exp.settings.model)
+    x = loaded.preprocess(image)[None]
+    saliency = exp.maps[k]
+    chance = random_map(saliency.shape, seed=0)
+    score = target_score(exp.classes[k], exp.contrast, exp.counterfactual, list(exp.categories))
+    cam = evaluate_map(loaded.model, x, torch.from_numpy(saliency), score, progress=lambda d, _t: progress(d, 4))
+    base = evaluate_map(loaded.model, x, chance, score, progress=lambda d, _t: progress(2 + d, 4))
+    return cam, base

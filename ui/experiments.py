@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gradcam_core import Box, model_spec
-from gradcam_core.models import DEFAULT_MODEL
+from gradcam_core import DEFAULT_MODEL, Box, model_spec
 from ui import cropper, images, state
 from ui.samples import PHOTOS_ENV, photo_folder
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from gradcam_core import ImageError, load_image
-from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.models import DEFAULT_MODEL
+from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, ImageError, load_image
 from ui import state
 from ui.models import CUSTOM_PREFIX
 from ui.samples import Sample
@@ -115,7 +113,7 @@ def use_sample(name: str) -> None:
     add(load_sample(name))
     sample = samples()[name]
     model = state.setting(state.W_MODEL, DEFAULT_MODEL)
-    if not model.startswith(CUSTOM_PREFIX) and sample.photo == (model == DEMO_NAME):
+    if not model.startswith(CUSTOM_PREFIX) and sample.photo == (model == DEMO_MODEL):
         state.remember(state.W_MODEL, sample.model)
         kind = "a photo" if sample.photo else "a shapes scene"
         st.session_state[state.MODEL_SWITCHED] = (

@@ -12,21 +12,25 @@ from pathlib import Path
 import streamlit as st
 
 from gradcam_core import (
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     CheckpointError,
     LayerInfo,
     LoadedModel,
     WeightsUnavailable,
+    describe_preprocess,
+    download,
+    expected_hash_prefix,
     from_torchscript,
+    is_torchscript,
     list_layers,
     list_models,
     load_model,
     model_spec,
+    weights_path,
 )
-from gradcam_core.demo.model import DEMO_NAME
-from gradcam_core.models import DEFAULT_MODEL, weights_path
-from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from gradcam_core.torchscript import is_torchscript
-from gradcam_core.weights import download, expected_hash_prefix
 from ui import state
 from ui.text import plain_text
 
@@ -47,7 +51,7 @@ def label(name: str, have: dict[str, bool]) -> str:
     """How a model is listed in the sidebar."""
     if name.startswith(CUSTOM_PREFIX):
         return display_name(name)
-    if name == DEMO_NAME:
+    if name == DEMO_MODEL:
         return f"{name} (bundled shapes model, offline)"
     if have.get(name):
         return f"{name} (ImageNet, installed)" if model_spec(name).weights_url is None else name
@@ -56,7 +60,7 @@ def label(name: str, have: dict[str, bool]) -> str:
 
 def weights_status(name: str, have: dict[str, bool]) -> str:
     """Where a model's weights stand, for the Home page's table."""
-    if name == DEMO_NAME:
+    if name == DEMO_MODEL:
         return "bundled"
     if have.get(name):
         return "installed" if model_spec(name).weights_url is None else "downloaded"
@@ -85,6 +89,45 @@ def layers_of(model_name: str) -> list[LayerInfo]:
 def display_name(name: str) -> str:
     """A model key as people read it (uploaded models are marked as such)."""
     return YourModel.parse(name).display if name.startswith(CUSTOM_PREFIX) else name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an explanation records of the model that made it: names and provenance.
+
+    Attributes:
+        name: the registry name, or an uploaded model's key.
+        label: the name as people read it, with "(untrained)" for random weights.
+        categories: the class names, in output order.
+        trained: whether the weights are trained ones.
+        weights: the weights file (or "random"); an uploaded file by the name it was uploaded with,
+            never by its path on the server (which means nothing to the reader).
+        weights_sha256: that file's SHA-256.
+        preprocess: the preprocessing, in words (see :func:`gradcam_core.preprocess.describe`).
+    """
+
+    name: str
+    label: str
+    categories: tuple[str, ...]
+    trained: bool
+    weights: str
+    weights_sha256: str | None
+    preprocess: str
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of a cached model."""
+    loaded = cached_model(name)
+    custom = name.startswith(CUSTOM_PREFIX)
+    return ModelInfo(
+        name=name,
+        label=display_name(name) + ("" if loaded.trained else " (untrained)"),
+        categories=tuple(loaded.categories),
+        trained=loaded.trained,
+        weights=f"{YourModel.parse(name).file} (uploaded)" if custom else loaded.weights,
+        weights_sha256=loaded.weights_sha256,
+        preprocess=describe_preprocess(loaded.preprocess),
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ The ZIP's ``manifest.json`` follows the schema ``gradcam-explorer/board/1``::
     {
       "schema": "gradcam-explorer/board/1",
       "created": "2026-11-26T21:50:00+00:00",                 # UTC, ISO 8601
-      "versions": {"app": "...", "torch": "...", "torchvision": "...", "timm": "..."},
+      "versions": {"gradcam_core": "...", "torch": "...", "torchvision": "...", "timm": "..."},
       "normalisation": "per panel" | "shared (vmax = 1.23)",
       "panels": [
         {"overlay": "01_cat.png", "map": "01_cat.npy", "map_shape": [7, 7], "map_max": 3.2,
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gradcam_core import provenance
+from gradcam_core import provenance_stamp, versions
 from ui.board import Panel, render
 
 SCHEMA = "gradcam-explorer/board/1"
@@ -61,12 +61,6 @@ def _with_box(panel: Panel) -> Image.Image:
         x, y, w, h = (v * scale for v in panel.crop)
         ImageDraw.Draw(image).rectangle((x, y, x + w - 1, y + h - 1), outline=(217, 72, 15), width=3)
     return image
-
-
-def versions() -> dict[str, str]:
-    """The versions that produced an export (the engine's, with the app's version first)."""
-    engine = provenance.versions()
-    return {"app": engine.pop("gradcam_core"), **engine}
 
 
 def _entry(panel: Panel, stem: str) -> dict[str, Any]:
@@ -98,9 +92,7 @@ def _stem(i: int, panel: Panel) -> str:
 def zip_bytes(panels: list[Panel], alpha: float, cmap: str, vmax: float | None) -> bytes:
     """Overlays (PNG), raw maps (.npy) and manifest.json, zipped."""
     manifest: dict[str, Any] = {
-        "schema": SCHEMA,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
+        **provenance_stamp(SCHEMA),
         "normalisation": "per panel" if vmax is None else f"shared (vmax = {vmax:.6g})",
         "panels": [],
     }
@@ -165,7 +157,7 @@ def html_report(
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title><style>{_CSS}</style></head>
 <body><h1>{esc(title)}</h1>
-<div class="meta">Grad-CAM Explorer {esc(v["app"])} · torch {esc(v["torch"])} · torchvision {esc(v["torchvision"])} · {created} · colour map {esc(cmap)}, opacity {alpha:.2f}</div>
+<div class="meta">Grad-CAM Explorer {esc(v["gradcam_core"])} · torch {esc(v["torch"])} · torchvision {esc(v["torchvision"])} · {created} · colour map {esc(cmap)}, opacity {alpha:.2f}</div>
 {"".join(rows)}
 </body></html>
 """

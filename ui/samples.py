@@ -18,8 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradcam_core.demo.model import DEMO_NAME, SAMPLES_DIR
-from gradcam_core.models import DEFAULT_MODEL
+from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, DEMO_SAMPLES
 
 #: Where the photo folder is looked for when ``GRADCAM_PHOTOS`` is not set.
 SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "images"
@@ -55,7 +54,7 @@ class Sample:
     @property
     def photo(self) -> bool:
         """A photo (for ImageNet models), not a drawn shapes scene."""
-        return self.model != DEMO_NAME
+        return self.model != DEMO_MODEL
 
 
 def photo_folder() -> Path | None:
@@ -74,8 +73,8 @@ def samples() -> dict[str, Sample]:
 def _samples(folder: str) -> dict[str, Sample]:
     found = [*_skimage_photos(), *_folder_photos(Path(folder))]
     found += [
-        Sample(p.stem.replace("_", " "), p, DEMO_NAME, "drawn by gradcam_core.demo.world for the shapes model")
-        for p in sorted(SAMPLES_DIR.glob("*.png"))
+        Sample(p.stem.replace("_", " "), p, DEMO_MODEL, "drawn by gradcam_core.demo.world for the shapes model")
+        for p in sorted(DEMO_SAMPLES.glob("*.png"))
     ]
     return {s.name: s for s in found}
 

@@ -13,15 +13,13 @@ Once finished, the result is cached like any other, and later reruns show it wit
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import streamlit as st
-from PIL import Image
 
-from gradcam_core import METHODS
-from gradcam_core.scorecam import estimate_scorecam
+from gradcam_core import METHODS, estimate_scorecam
 from ui import compute, state
-from ui.compute import Explanation
+from ui.compute import Edit, Explanation, Settings
+from ui.images import ImageEntry
 from ui.models import cached_model
 
 
@@ -37,51 +35,51 @@ def _about(seconds: float) -> str:
 
 
 def explain(
-    image_key: str,
-    box: tuple[int, int, int, int] | None,
-    erase: str | None,
-    model_name: str,
-    layer: str,
-    method: str,
-    classes: tuple[int, ...] | None,
-    _image: Image.Image,
+    image: ImageEntry,
+    settings: Settings,
+    *,
+    classes: tuple[int, ...] | None = None,
+    edit: Edit | None = None,
     contrast: int | None = None,
     counterfactual: bool = False,
 ) -> Explanation:
     """:func:`ui.compute.explain`, asking first and showing progress when the method is slow (see module doc)."""
-    args: tuple[Any, ...] = (image_key, box, erase, model_name, layer, method, classes, _image)
-    args += (contrast, counterfactual)
-    if not is_slow(method):
-        return compute.explain(*args)
+    if not is_slow(settings.method):
+        return compute.explain(
+            image, settings, classes=classes, edit=edit, contrast=contrast, counterfactual=counterfactual
+        )
+    args = (image, settings, classes, edit, contrast, counterfactual)
     try:
-        return compute.explain(*args, _cached_only=True)
+        return compute.cached_only(*args)
     except compute.NotCachedError:
         pass
     try:
-        return _ask_and_run(args)
+        return compute.store(*args, _ask_and_run(*args))
     except ValueError as exc:  # an unusable layer, say: a message, as for fast methods
-        compute.engine_error(exc, layer, method)
+        compute.engine_error(exc, settings)
 
 
-def _ask_and_run(args: tuple[Any, ...]) -> Explanation:
+def _ask_and_run(
+    image: ImageEntry, settings: Settings, classes: tuple[int, ...] | None, edit: Edit | None,
+    contrast: int | None, counterfactual: bool,
+) -> Explanation:  # fmt: skip
     """Ask before a slow explanation, then run it with a progress bar and Cancel (see module doc)."""
-    _key, box, erase, model_name, layer, method, classes, _image, contrast, counterfactual = args
-    call = repr(args[:7] + args[8:])
+    call = repr((image.key, settings, classes, edit, contrast, counterfactual))
     tag = hashlib.sha256(call.encode()).hexdigest()[:12]
-    label = METHODS[method].label
-    image = compute.edited(_image, box, erase)
+    label = METHODS[settings.method].label
     run_key = f"{state.W_SLOW_RUN}.{tag}"
     if not st.session_state.get(run_key):  # not the rerun its button started
-        loaded = cached_model(model_name)
-        estimate = estimate_scorecam(loaded.model, loaded.preprocess(image)[None], layer)
+        loaded = cached_model(settings.model)
+        seen = image.image if edit is None else edit.apply(image.image)
+        estimate = estimate_scorecam(loaded.model, loaded.preprocess(seen)[None], settings.layer)
         if st.session_state.get(state.SLOW_RUNNING) == call:
             st.warning(f"{label} was cancelled before it finished.")
         st.session_state[state.SLOW_RUNNING] = None
-        what = "the region" if box is not None else "the image"
+        what = "the region" if edit is not None else "the image"
         ask = st.empty()
         with ask.container():
             st.info(
-                f"{label} needs {estimate.passes} masked forward passes at layer `{layer}` "
+                f"{label} needs {estimate.passes} masked forward passes at layer `{settings.layer}` "
                 f"({estimate.channels} channels, each masking {what}): about {_about(estimate.seconds)} here. "
                 "Other methods need one pass."
             )
@@ -96,7 +94,7 @@ def _ask_and_run(args: tuple[Any, ...]) -> Explanation:
     def progress(passes: int, total: int) -> None:
         bar.progress(passes / max(total, 1), text=f"{label}: {passes} of {total} masked passes")
 
-    result = compute.explanation(model_name, image, layer, method, classes, contrast, counterfactual, progress)
+    result = compute.explanation(image.image, settings, classes, edit, contrast, counterfactual, progress)
     slot.empty()
     st.session_state[state.SLOW_RUNNING] = None
-    return compute.explain(*args, _result=result)
+    return result

@@ -2,11 +2,12 @@
 
 Widget values are dropped by Streamlit when the page that drew them is left, so choices that
 must survive page switches are copied into the plain ``SETTINGS`` keys below, and each widget
-is re-seeded from them when it is drawn again (see :func:`ui.widgets.persist`).
+is re-seeded from them when it is drawn again (see :func:`persist`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -29,8 +30,8 @@ FAITH = "faithfulness"  # (key, (map result, random-map result)): the last faith
 LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
 LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
 LINK_WARNINGS = "link_warnings"  # list[str]: link values that could not be used
-ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation (ui.widgets.page_setup)
-GO_TO = "go_to"  # str: the page a callback asked for; ui.widgets.page_setup switches to it
+ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation (ui.page_setup.page_setup)
+GO_TO = "go_to"  # str: the page a callback asked for; ui.page_setup.page_setup switches to it
 MODEL_SWITCHED = "model_switched"  # str: why picking a sample switched the model (shown once)
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
 
@@ -107,6 +108,20 @@ def setting(key: str, default: Any = None) -> Any:
 def remember(key: str, value: Any) -> None:
     """Persist a choice across pages."""
     get(SETTINGS, {})[key] = value
+
+
+def persist(key: str, default: Any) -> None:
+    """Seed widget ``key`` from its persisted value before the widget is drawn.
+
+    Streamlit resets a widget to its default when another page draws it, so every page seeds it
+    from ``SETTINGS``, where each widget's ``on_change`` (:func:`store`) keeps the latest choice.
+    """
+    st.session_state[key] = setting(key, default)
+
+
+def store(key: str) -> Callable[[], None]:
+    """An ``on_change`` callback that persists widget ``key``'s new value (see :func:`persist`)."""
+    return lambda: remember(key, st.session_state[key])
 
 
 # Slow methods (Score-CAM): see ui/slow.py.
