@@ -5,30 +5,45 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils._python_dispatch import _get_current_dispatch_mode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 
 from gradcam_core import compute_cam
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
 
 
-@pytest.mark.parametrize(("rows", "zeros"), [(1, 0.0), (1, 0.6), (5, 0.6), (40, 0.0)])
-def test_products_match_plain_mm(rows: int, zeros: float) -> None:
+class _Log(TorchDispatchMode):
+    """Records every op that reaches it: entered outside BackwardMatmul, it sees the ops the mode runs instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple[str, tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        shape = tuple(args[1].shape) if func is torch.ops.aten.mm.default else ()
+        self.ops.append((str(func.overloadpacket), shape))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    ("rows", "zeros", "path"), [(1, 0.0, "plain"), (1, 0.6, "sparse"), (5, 0.6, "blocks"), (40, 0.0, "blocks")]
+)
+def test_products_match_plain_mm_by_the_path_they_should_take(rows: int, zeros: float, path: str) -> None:
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(1024, 4100, generator=gen)  # large and wide enough to be rerouted
     grad = torch.randn(rows, 1024, generator=gen)
     grad[:, torch.rand(1024, generator=gen) < zeros] = 0.0
     expected = grad @ weight
-    calls: list[str] = []
-
-    class Spy(BackwardMatmul):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            calls.append(str(func))
-            return super().__torch_dispatch__(func, types, args, kwargs)
-
-    with Spy():
+    log = _Log()
+    with log, BackwardMatmul():
         got = torch.mm(grad, weight)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
-    assert calls == ["aten.mm.default"]
+    products = [shape for op, shape in log.ops if op == "aten.mm"]
+    if path == "plain":  # few zeros in a single row: the plain product is the fastest
+        assert products == [(1024, 4100)]
+    elif path == "sparse":  # a single row with many zeros reads only the weight rows that matter
+        assert products == [] and any("sparse" in op for op, _ in log.ops)
+    else:  # several rows: column blocks that stay in cache, the weights read once for all rows
+        assert products == [(1024, 512)] * 8 + [(1024, 4)] and ("aten.cat", ()) in log.ops
 
 
 def test_small_products_are_left_alone() -> None:
