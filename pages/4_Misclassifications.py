@@ -52,7 +52,7 @@ if st.button("Run batch", type="primary", disabled=not files):
     bar.empty()
     st.rerun()
 
-run = st.session_state.get(state.BATCH)
+run = state.batch()
 if run is None:
     st.stop()
 cats = list(run.categories)  # the names of the model that made these results

@@ -114,12 +114,12 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
 
 def pin(panel: Panel) -> None:
     """Add a panel to this session's board."""
-    state.get(state.BOARD, []).append(panel)
+    state.board().append(panel)
 
 
 def panels() -> list[Panel]:
     """The pinned panels, oldest first."""
-    return state.get(state.BOARD, [])
+    return state.board()
 
 
 def render(panel: Panel, alpha: float, cmap: str, vmax: float | None) -> Image.Image:

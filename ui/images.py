@@ -75,7 +75,7 @@ def sample_of(key: str) -> Sample | None:
 
 def add(entry: ImageEntry, make_current: bool = True) -> None:
     """Keep ``entry`` for this session (and make it the one being explained)."""
-    state.get(state.IMAGES, {})[entry.key] = entry
+    state.images()[entry.key] = entry
     if make_current:
         st.session_state[state.CURRENT] = entry.key
 
@@ -94,7 +94,7 @@ def add_files(files: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
 def current() -> ImageEntry | None:
     """The image being explained, if any."""
     key = st.session_state.get(state.CURRENT)
-    return state.get(state.IMAGES, {}).get(key) if key else None
+    return state.images().get(key) if key else None
 
 
 def load_sample(name: str) -> ImageEntry:

@@ -25,12 +25,12 @@ def read_link() -> None:
         if model in list_models():
             state.remember(state.W_MODEL, model)
         else:
-            state.get(state.LINK_WARNINGS, []).append(f"the link's model '{model}' is not available here")
+            state.link_warnings().append(f"the link's model '{model}' is not available here")
     if (method := query.get("method")) is not None:
         if method in METHODS:
             state.remember(state.W_METHOD, method)
         else:
-            state.get(state.LINK_WARNINGS, []).append(f"the link's method '{method}' is unknown")
+            state.link_warnings().append(f"the link's method '{method}' is unknown")
     if (sample := query.get("sample")) is not None:
         if sample in images.samples():
             if model is None:  # the link leaves the model to the sample: the one it was made for
@@ -38,18 +38,18 @@ def read_link() -> None:
             else:
                 images.add(images.load_sample(sample))
         else:
-            state.get(state.LINK_WARNINGS, []).append(f"the link's sample '{sample}' is not a bundled sample")
+            state.link_warnings().append(f"the link's sample '{sample}' is not a bundled sample")
     st.session_state[state.LINK_PENDING] = {k: query[k] for k in ("layer", "class") if k in query}
 
 
 def pending(name: str) -> str | None:
     """A link value (``layer`` or ``class``) still to be validated by the page that knows its options."""
-    return st.session_state.get(state.LINK_PENDING, {}).pop(name, None)
+    return state.link_pending().pop(name, None)
 
 
 def reject(message: str) -> None:
     """Record a link value that could not be used."""
-    state.get(state.LINK_WARNINGS, []).append(message)
+    state.link_warnings().append(message)
 
 
 def show_warnings() -> None:

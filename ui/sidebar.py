@@ -29,7 +29,7 @@ def _full_name(text: str) -> str:
 def sidebar() -> Settings | None:
     """Model, layer and method pickers; returns their :class:`Settings`, or None if the model is unusable."""
     have = available()
-    names = list_models() + state.get(state.CUSTOM, [])
+    names = list_models() + state.custom_models()
     state.persist(state.W_MODEL, DEFAULT_MODEL)
     if st.session_state[state.W_MODEL] not in names:
         st.session_state[state.W_MODEL] = DEFAULT_MODEL
@@ -89,7 +89,7 @@ def image_picker() -> images.ImageEntry | None:
     image picker selects it. So no widget can show an image the page is not explaining.
     """
     found = images.samples()
-    if images.current() is None and not state.get(state.IMAGES, {}):  # a newcomer: show a sample at once
+    if images.current() is None and not state.images():  # a newcomer: show a sample at once
         first = FIRST_SAMPLE.get(state.setting(state.W_MODEL, DEFAULT_MODEL), FIRST_SAMPLE[DEFAULT_MODEL])
         if first in found:
             images.add(images.load_sample(first))
@@ -125,7 +125,7 @@ def image_picker() -> images.ImageEntry | None:
         )
         for name, reason in st.session_state.get(state.UPLOAD_ERRORS, []):
             st.error(f"Could not read **{plain_text(name)}**: {reason}")
-        entries = state.get(state.IMAGES, {})
+        entries = state.images()
         if len(entries) > 1 and current is not None:
             st.session_state[state.W_IMAGE] = current.key
             st.selectbox(

@@ -8,9 +8,15 @@ is re-seeded from them when it is drawn again (see :func:`persist`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from gradcam_core import Box
+    from ui.batch import BatchRun
+    from ui.board import Panel
+    from ui.images import ImageEntry
 
 T = TypeVar("T")
 
@@ -97,7 +103,48 @@ def batch_upload_key() -> str:
 
 def get(key: str, default: T) -> T:
     """The value under ``key``, set to ``default`` first if absent."""
-    return st.session_state.setdefault(key, default)
+    return cast(T, st.session_state.setdefault(key, default))
+
+
+# Typed access to the containers above (each made empty on first use, then changed in place).
+def board() -> list[Panel]:
+    """The pinned panels, oldest first."""
+    return get(BOARD, cast("list[Panel]", []))
+
+
+def images() -> dict[str, ImageEntry]:
+    """Every image of this session, by key."""
+    return get(IMAGES, cast("dict[str, ImageEntry]", {}))
+
+
+def crops() -> dict[str, Box]:
+    """The crop box chosen per image key."""
+    return get(CROP, cast("dict[str, Box]", {}))
+
+
+def crop_revisions() -> dict[str, int]:
+    """Per image key, a number bumped when its box is typed or reset."""
+    return get(CROP_REVISION, cast("dict[str, int]", {}))
+
+
+def custom_models() -> list[str]:
+    """The keys of the models this session uploaded."""
+    return get(CUSTOM, cast("list[str]", []))
+
+
+def link_warnings() -> list[str]:
+    """The opening link's values that could not be used."""
+    return get(LINK_WARNINGS, cast("list[str]", []))
+
+
+def link_pending() -> dict[str, str]:
+    """The link's values a page still has to validate (layer, class)."""
+    return get(LINK_PENDING, cast("dict[str, str]", {}))
+
+
+def batch() -> BatchRun | None:
+    """The last misclassification run, if any."""
+    return cast("BatchRun | None", st.session_state.get(BATCH))
 
 
 def setting(key: str, default: Any = None) -> Any:

@@ -86,6 +86,6 @@ def _load_your_model() -> None:
     )
     key = add_your_model(spec, data, labels)
     if key is not None:  # it replaces the same file loaded earlier with other labels or preprocessing
-        others = [k for k in state.get(state.CUSTOM, []) if YourModel.parse(k).digest != spec.digest]
+        others = [k for k in state.custom_models() if YourModel.parse(k).digest != spec.digest]
         st.session_state[state.CUSTOM] = [*others, key]
         state.remember(state.W_MODEL, key)

@@ -36,13 +36,13 @@ def whole(image: Image.Image) -> Box:
 
 def saved_box(image_key: str, image: Image.Image) -> Box:
     """The box remembered for this image (the whole image at first)."""
-    return state.get(state.CROP, {}).get(image_key) or whole(image)
+    return state.crops().get(image_key) or whole(image)
 
 
 def set_box(image_key: str, box: Box) -> None:
     """Remember ``box`` for this image and have the drawn box follow it (typed or reset, not dragged)."""
-    state.get(state.CROP, {})[image_key] = box
-    revisions = state.get(state.CROP_REVISION, {})
+    state.crops()[image_key] = box
+    revisions = state.crop_revisions()
     revisions[image_key] = revisions.get(image_key, 0) + 1
 
 
@@ -81,7 +81,7 @@ def crop_box(image_key: str, image: Image.Image, mode: str = "crop", display_wid
         display_width: the drawn image's width in CSS pixels (at most four times the image's own width).
     """
     saved = saved_box(image_key, image)
-    revision = state.get(state.CROP_REVISION, {}).get(image_key, 0)
+    revision = state.crop_revisions().get(image_key, 0)
     shown_width = round(image.width * min(4.0, display_width / image.width))
     value = _component(
         image=picture(image, shown_width),
@@ -96,7 +96,7 @@ def crop_box(image_key: str, image: Image.Image, mode: str = "crop", display_wid
         default=None,
     )
     box = from_value(value, revision, image.size) or saved
-    state.get(state.CROP, {})[image_key] = box
+    state.crops()[image_key] = box
     return box
 
 
