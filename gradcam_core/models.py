@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,11 +14,13 @@ from torchvision import models as tvm
 
 from gradcam_core import efficientnet_lite as lite
 from gradcam_core.cam import find_logits
+from gradcam_core.demo.model import demo_spec
 from gradcam_core.efficientnet_lite import LiteVariant
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import list_layers
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from gradcam_core.regions import Box
+from gradcam_core.spec import ModelSpec
 from gradcam_core.torchscript import ScriptedModel, load_scripted
 from gradcam_core.weights import (
     CheckpointError,
@@ -29,6 +29,7 @@ from gradcam_core.weights import (
     download,
     hub_checkpoint_dir,
     read_state_dict,
+    remap_legacy_keys,
     sha256_of,
     strict_load,
 )
@@ -48,39 +49,6 @@ __all__ = [
 
 #: The model the app and the CLI start with: a real ImageNet classifier whose weights install with the app.
 DEFAULT_MODEL = "efficientnet_lite0"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one registered model.
-
-    Attributes:
-        name: the registry key.
-        build: makes the architecture with random weights; accepts ``num_classes``.
-        preprocess: PIL image -> float tensor [3, H, W].
-        categories: the class names, in output order.
-        default_layer: the layer explained unless the user picks another.
-        input_size: the (height, width) the model is fed.
-        resize: the shorter side the image is resized to before a centre crop of
-            ``input_size``; ``None`` when the whole image is resized to ``input_size``.
-        weights_url: where pretrained weights download from (``None``: not downloadable).
-        weights_file: the pretrained weights' file; a bare name lives in the hub cache.
-        convert: renames a state_dict's keys to the architecture's (weights saved under other names).
-        install: the command that installs the pretrained weights, for weights that come in a
-            package (``None``: they download, or ship with this package).
-    """
-
-    name: str
-    build: Callable[..., nn.Module]
-    preprocess: Callable[[Image.Image], Tensor]
-    categories: tuple[str, ...]
-    default_layer: str
-    input_size: tuple[int, int]
-    resize: int | None
-    weights_url: str | None
-    weights_file: str
-    convert: Callable[[dict[str, Tensor], nn.Module], dict[str, Tensor]] | None = None
-    install: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,15 +152,12 @@ def _lite(variant: LiteVariant) -> ModelSpec:
     )
 
 
-@functools.cache
-def _registry() -> MappingProxyType[str, ModelSpec]:
-    """Every registered model, in the order the app lists them (built once: the specs are immutable).
+def _build_registry() -> MappingProxyType[str, ModelSpec]:
+    """Every registered model, in the order the app lists them.
 
     The real model that installs with the app comes first, then the bundled shapes model, then
     those whose weights install or download.
     """
-    from gradcam_core.demo.model import demo_spec
-
     specs = [
         _lite(lite.VARIANTS[DEFAULT_MODEL]),
         demo_spec(),
@@ -216,9 +181,13 @@ def _registry() -> MappingProxyType[str, ModelSpec]:
     return MappingProxyType({spec.name: spec for spec in specs})
 
 
+#: The registry: built once, at import (specs are immutable), as torchvision builds its model table.
+_REGISTRY = _build_registry()
+
+
 def list_models() -> list[str]:
     """The names :func:`load_model` accepts, :data:`DEFAULT_MODEL` first."""
-    return list(_registry())
+    return list(_REGISTRY)
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -227,10 +196,9 @@ def model_spec(name: str) -> ModelSpec:
     Raises:
         ValueError: no model of that name; the message lists the valid ones.
     """
-    registry = _registry()
-    if name not in registry:
-        raise ValueError(f"unknown model '{name}': use one of {', '.join(registry)}")
-    return registry[name]
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model '{name}': use one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
 
 
 def weights_path(name: str) -> Path:
@@ -280,7 +248,7 @@ def load_model(
     if weights == "random":
         source = "random"
     else:
-        state = _remap_legacy_keys(read_state_dict(path))
+        state = remap_legacy_keys(read_state_dict(path))
         outputs = _head_outputs(model, state)
         if outputs is not None:
             model = spec.build(num_classes=outputs)
@@ -482,13 +450,3 @@ def _fetch(spec: ModelSpec, path: Path, allowed: bool, progress: Progress | None
         return download(url, path, progress)
     except WeightsUnavailable as exc:
         raise WeightsUnavailable(f"{how} (The download failed: {exc})") from exc
-
-
-_LEGACY_DENSENET = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
-)
-
-
-def _remap_legacy_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename old DenseNet keys (``norm.1.weight`` -> ``norm1.weight``), as torchvision's own loader does."""
-    return {(_LEGACY_DENSENET.sub(r"\1\2", k)): v for k, v in state.items()}

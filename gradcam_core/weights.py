@@ -25,6 +25,7 @@ __all__ = [
     "expected_hash_prefix",
     "hub_checkpoint_dir",
     "read_state_dict",
+    "remap_legacy_keys",
     "sha256_of",
     "strict_load",
 ]
@@ -159,3 +160,13 @@ def strict_load(model: nn.Module, state: Mapping[str, Tensor], source: str) -> N
             + ". Check that the file was saved from the same model."
         )
     model.load_state_dict(state)
+
+
+_LEGACY_DENSENET = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def remap_legacy_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename old DenseNet keys (``norm.1.weight`` -> ``norm1.weight``), as torchvision's own loader does."""
+    return {(_LEGACY_DENSENET.sub(r"\1\2", k)): v for k, v in state.items()}

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from gradcam_core.demo.world import CATEGORIES, SIZE
-from gradcam_core.models import ModelSpec
 from gradcam_core.preprocess import Preprocess
+from gradcam_core.spec import ModelSpec
 
 __all__ = ["DEMO_NAME", "SAMPLES_DIR", "WEIGHTS_FILE", "ShapesNet", "demo_spec"]
 
@@ -58,7 +58,9 @@ class ShapesNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits [N, num_classes] for images [N, 3, H, W]."""
-        return self.head(torch.flatten(self.pool(self.features(x)), 1))
+        # Module.__call__ returns Any; an annotation, not cast(), since the model must stay scriptable.
+        logits: Tensor = self.head(torch.flatten(self.pool(self.features(x)), 1))
+        return logits
 
 
 def demo_spec() -> ModelSpec:
