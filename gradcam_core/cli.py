@@ -1,6 +1,7 @@
 """Command line: explain many images reproducibly, writing overlays, raw maps and a manifest.
 
     python -m gradcam_core explain IMAGE_OR_DIR... --model M --out DIR [options]
+    python -m gradcam_core app [STREAMLIT_ARGS]      (installed: gradcam-explorer explain | app)
 
 Bad files are skipped and listed (in the manifest and on stderr); the exit status is 0 when
 every image was explained, 1 when some were skipped, and 2 for unusable arguments.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -39,9 +41,17 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gradcam_core", description="Class activation maps from the command line."
+        prog="gradcam-explorer" if Path(sys.argv[0]).name == "gradcam-explorer" else "python -m gradcam_core",
+        description="Class activation maps from the command line, and the app.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    app = sub.add_parser(
+        "app",
+        help="start the Streamlit app",
+        description="Start the app (streamlit run app.py); arguments after `app` go to streamlit, such as "
+        "--server.port 8502.",
+    )
+    app.add_argument("streamlit_args", nargs="*", metavar="STREAMLIT_ARGS")
     ex = sub.add_parser(
         "explain",
         help="explain images and write overlays, raw maps and manifest.json",
@@ -127,20 +137,39 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LoadedMo
     return loaded
 
 
+def _app(streamlit_args: Sequence[str]) -> int:
+    """Start the app with ``streamlit run``, from the checkout this package is installed from."""
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.is_file():
+        print(
+            f"error: the app ({app}) is not beside this package: install it from a checkout of the project "
+            "with `pip install -e .`, or run `streamlit run app.py` there",
+            file=sys.stderr,
+        )
+        return 2
+    # The core never imports Streamlit: this process becomes `streamlit run` (so signals reach the server).
+    os.chdir(app.parent)
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app), *streamlit_args])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["app"] and argv[1:2] not in (["-h"], ["--help"]):  # the rest is streamlit's, options too
+        return _app(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error("--alpha must be between 0 and 1")
-    box: tuple[int, ...] | None = None
+    box: tuple[int, int, int, int] | None = None
     if args.crop:
         try:
-            box = tuple(int(v) for v in args.crop.split(","))
+            values = tuple(int(v) for v in args.crop.split(","))
         except ValueError:
-            box = ()
-        if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+            values = ()
+        if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
             parser.error(f"--crop must be x,y,w,h with a positive width and height, got '{args.crop}'")
+        box = values
     try:
         loaded = _load(args, parser)
     except (WeightsUnavailable, CheckpointError, ValueError, OSError) as exc:

@@ -101,3 +101,38 @@ def test_a_torchscript_model_with_labels_and_preprocessing_matches_the_registry_
             assert a["name"] == b["name"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
             ours_map, theirs_map = np.load(tmp_path / "script" / a["map"]), np.load(tmp_path / "registry" / b["map"])
             np.testing.assert_allclose(ours_map, theirs_map, rtol=1e-4, atol=1e-6)
+
+
+def test_the_app_subcommand_serves_the_app(tmp_path: Path) -> None:
+    """``python -m gradcam_core app`` (the console script's ``gradcam-explorer app``) starts a server that answers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gradcam_core", "app", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline, answer = time.monotonic() + 60, b""
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
+                    answer = reply.read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert answer == b"ok", server.stdout.read().decode() if server.poll() is not None and server.stdout else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+            assert b"<title>Streamlit</title>" in reply.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
