@@ -93,7 +93,11 @@ with st.expander("How faithful is this map?"):
     )
     if st.button("Measure faithfulness", key=state.W_FAITH):
         bar = st.progress(0.0, text="Measuring…")
-        rules.measure_faithfulness(entry, exp, lambda d, t: bar.progress(d / t, text=f"Measuring: {d} of {t} curves"))
+
+        def measuring(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Measuring: {done} of {total} curves")
+
+        rules.measure_faithfulness(entry, exp, measuring)
         bar.empty()
     if (measured := rules.measured_faithfulness(entry, exp)) is not None:
         views.show_faithfulness(*measured)

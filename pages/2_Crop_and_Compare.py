@@ -37,7 +37,7 @@ with controls[0]:
     )
     cropper.box_fields(entry.key, image, box)
 
-edit = Edit(tuple(box), fill if mode == "erase" else None)
+edit = Edit((box.x, box.y, box.w, box.h), fill if mode == "erase" else None)
 comparison = rules.compare(entry, settings, edit)
 summary = comparison.summary()
 st.subheader(summary)

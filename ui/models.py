@@ -8,6 +8,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -162,8 +163,10 @@ class YourModel:
     @classmethod
     def parse(cls, key: str) -> YourModel:
         """The inverse of :attr:`key`."""
-        fields = json.loads(key.removeprefix(CUSTOM_PREFIX))
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        fields: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(key.removeprefix(CUSTOM_PREFIX)).items()
+        }
+        return cls(**fields)
 
     @property
     def path(self) -> Path:

@@ -147,14 +147,18 @@ def batch() -> BatchRun | None:
     return cast("BatchRun | None", st.session_state.get(BATCH))
 
 
+def _settings() -> dict[str, Any]:
+    return get(SETTINGS, cast("dict[str, Any]", {}))
+
+
 def setting(key: str, default: Any = None) -> Any:
     """A persisted choice (see module docstring)."""
-    return get(SETTINGS, {}).get(key, default)
+    return _settings().get(key, default)
 
 
 def remember(key: str, value: Any) -> None:
     """Persist a choice across pages."""
-    get(SETTINGS, {})[key] = value
+    _settings()[key] = value
 
 
 def persist(key: str, default: Any) -> None:

@@ -63,11 +63,13 @@ def _load_your_model() -> None:
         st.error("Choose a model file first: a TorchScript .pt, or a state_dict for a listed architecture.")
         return
     labels_file = st.session_state.get(state.W_CUSTOM_LABELS)
-    try:
-        labels = None if labels_file is None else parse_labels(labels_file.getvalue())
-    except ValueError as exc:
-        st.error(f"Labels file **{plain_text(labels_file.name)}**: {exc}")
-        return
+    labels = None
+    if labels_file is not None:
+        try:
+            labels = parse_labels(labels_file.getvalue())
+        except ValueError as exc:
+            st.error(f"Labels file **{plain_text(labels_file.name)}**: {exc}")
+            return
     try:
         mean = parse_stats(st.session_state[state.W_CUSTOM_MEAN], "mean")
         std = parse_stats(st.session_state[state.W_CUSTOM_STD], "std")
