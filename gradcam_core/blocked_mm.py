@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.autograd.graph import GradientEdge
+from torch.autograd.graph import GradientEdge, Node
 from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = ["BackwardMatmul", "worth_rerouting"]
@@ -34,7 +34,7 @@ _BLOCK = 512  # columns per block: 4096 rows × 512 × 4 bytes = 8 MB
 _MIN_ZEROS = 0.25  # the share of zero gradient entries from which the sparse product wins
 
 
-class BackwardMatmul(TorchDispatchMode):
+class BackwardMatmul(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """Route short-and-wide CPU ``mm`` calls to a cheaper exact product; leave every other op alone."""
 
     def __torch_dispatch__(
@@ -77,7 +77,8 @@ def worth_rerouting(model: nn.Module, start: torch.Tensor | GradientEdge | None 
     node = start.node if isinstance(start, GradientEdge) else None if start is None else start.grad_fn
     if node is None:
         return any(_large_matrix(p) for p in model.parameters())
-    seen, stack = set(), [node]
+    seen: set[Node] = set()
+    stack: list[Node | None] = [node]
     while stack:
         node = stack.pop()
         if node is None or node in seen:

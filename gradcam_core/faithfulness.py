@@ -202,7 +202,7 @@ def deletion_insertion(
 
 def confidence_change(model: nn.Module, x: Tensor, saliency: Tensor, cls: int | Score) -> tuple[float, bool]:
     """Average Drop (in %) and Increase in Confidence for one image, map and class (or :class:`Score`)."""
-    up = _upsampled(saliency.detach().cpu(), tuple(x.shape[-2:])).to(x.device)
+    up = _upsampled(saliency.detach().cpu(), (x.shape[-2], x.shape[-1])).to(x.device)
     top = float(up.max())
     mask = up / top if top > 0 else torch.zeros_like(up)
     y, o = _scores(model, torch.cat([x.detach(), x.detach() * mask]), _score(cls), 2)

@@ -99,7 +99,9 @@ def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
     """Scale 16/32-bit integer or float pixel data into 0..255 by the range its mode implies."""
     arr = arr.astype(np.float64)
     if mode == "F":
-        low, high = (0.0, 1.0) if arr.size and arr.min() >= 0 and arr.max() <= 1 else (arr.min(), arr.max())
+        low, high = (
+            (0.0, 1.0) if arr.size and arr.min() >= 0 and arr.max() <= 1 else (float(arr.min()), float(arr.max()))
+        )
     else:  # "I;16*" and "I" (how Pillow opens 16-bit PNG and TIFF): a 16-bit range
         low, high = 0.0, max(65535.0, float(arr.max()) if arr.size else 0.0)
     span = high - low if high > low else 1.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from torch import Tensor, nn
 
@@ -19,7 +19,7 @@ def find_logits(output: Any, n: int) -> Tensor:
         ValueError: no [N, num_classes] tensor is found, saying how to wrap the model.
     """
 
-    def fits(t: Any) -> bool:
+    def fits(t: Any) -> TypeGuard[Tensor]:
         return isinstance(t, Tensor) and t.dim() == 2 and t.shape[0] == n
 
     if fits(output):
@@ -31,7 +31,7 @@ def find_logits(output: Any, n: int) -> Tensor:
     if isinstance(output, dict):
         for key in ("logits", "out"):
             if fits(output.get(key)):
-                return output[key]
+                return cast(Tensor, output[key])  # the entry fits() just checked
         raise ValueError(
             f"the model returns a dict with keys {', '.join(map(str, output))} and none is 'logits' [N, "
             "num_classes]: wrap the model so that it returns the logits tensor"

@@ -39,7 +39,7 @@ def _weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
     One batched matrix product over the N inputs ([N, K, C] @ [N, C, h·w]).
     """
     maps = torch.bmm(weights.transpose(0, 1), acts.flatten(2)).transpose(0, 1)
-    return torch.relu(maps.unflatten(-1, acts.shape[-2:]))
+    return torch.relu(torch.unflatten(maps, -1, acts.shape[-2:]))
 
 
 def gradcam(acts: Tensor, grads: Tensor) -> Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torchvision.transforms.functional as TF
 from PIL import Image
@@ -50,7 +50,8 @@ class Preprocess:
             image = TF.resize(image, list(self.size), antialias=True)
         else:
             image = TF.center_crop(TF.resize(image, self.resize, antialias=True), list(self.size))
-        return TF.normalize(TF.to_tensor(image), list(self.mean), list(self.std))
+        # torchvision is untyped, so its result is Any.
+        return cast(Tensor, TF.normalize(TF.to_tensor(image), list(self.mean), list(self.std)))
 
     def describe(self) -> str:
         """The preprocessing in words, e.g. "resize 256, centre crop 224×224, mean 0.485/0.456/0.406, std …"."""

@@ -91,8 +91,7 @@ def estimate_scorecam(model: nn.Module, inputs: Tensor, layer: str) -> ScoreCamE
         with forward_hook(module, lambda _m, out: seen.__setitem__("out", out)), torch.inference_mode():
             model(x)
     out = seen.get("out")
-    layout = spatial_layout(tuple(out.shape), tuple(x.shape[-2:])) if isinstance(out, Tensor) else None
-    if layout is None:
+    if not isinstance(out, Tensor) or (layout := spatial_layout(tuple(out.shape), (x.shape[-2], x.shape[-1]))) is None:
         raise ValueError(f"layer '{layer}' gives no spatial map: choose a layer from list_layers()")
     acts = layout.to_map(out)
     with torch.inference_mode():

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -73,7 +73,9 @@ def load_scripted(path: str | Path) -> torch.jit.ScriptModule:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*deprecated", category=FutureWarning)
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            # torch leaves torch.jit.load unannotated, so the call is untyped.
+            scripted: torch.jit.ScriptModule = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+            return scripted.eval()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"'{name}' could not be loaded as TorchScript: {first}") from exc
@@ -103,7 +105,8 @@ class ScriptedModel(nn.Module):
         super().__init__()
         self.scripted = scripted
         self.eval()  # the settings folded below are eval mode's
-        graph = scripted.forward.graph.copy()
+        # The stub types forward as a plain Callable; on a ScriptModule it is a ScriptMethod, with a graph.
+        graph = scripted.forward.graph.copy()  # type: ignore[attr-defined]
         torch._C._jit_pass_inline(graph)
         _fold_settings(graph, scripted)
         self._graph = graph
@@ -142,7 +145,7 @@ class ScriptedModel(nn.Module):
         values = _values_at(graph, self._taps.values())
         for value in values:
             graph.registerOutput(value)
-        with torch.jit.optimized_execution(False):
+        with torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # public, but not in torch.jit.__all__
             results = _compile(graph)(self.scripted._c, x)
         return results[0], dict(zip(self._taps, results[1:], strict=True))
 
@@ -158,8 +161,8 @@ class ScriptedModel(nn.Module):
                 function = self._functions[layer] = _compile(self._layer_graph(layer))
         # The plain interpreter (a per-thread setting) runs op by op, so autograd records exactly
         # what eager mode would; the optimising executor could fuse ops into differentiable subgraphs.
-        with torch.enable_grad(), torch.jit.optimized_execution(False):
-            return function(self.scripted._c, x)
+        with torch.enable_grad(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # as in outputs()
+            return cast(tuple[Any, Tensor, Tensor], function(self.scripted._c, x))
 
     def _layer_graph(self, layer: str) -> Any:
         """The graph that also returns ``layer``'s output and the copy the rest of the network reads."""

@@ -79,9 +79,8 @@ def draw_other_scene(
         draw.line([*polygon, polygon[0], polygon[1]], fill=colour, width=width, joint="curve")
     if tag is not None:
         _draw_tag(draw, tag)
-    image = canvas.reduce(_SS)
-    image = _finish(rng, image)
-    return Scene(image, shape, box, tag)
+    pixels = _finish(rng, canvas.reduce(_SS))
+    return Scene(pixels, shape, box, tag)
 
 
 def _lum(rgb: tuple[int, int, int]) -> float:
@@ -239,8 +238,8 @@ def _finish(rng: np.random.Generator, image: Image.Image) -> np.ndarray:
     x = np.asarray(image, np.float32)
     sigma = rng.choice([rng.uniform(1, 5), rng.uniform(5, 14)])
     if rng.uniform() < 0.5:
-        x = x + rng.normal(0, sigma, x.shape)
+        noisy = x + rng.normal(0, sigma, x.shape)
     else:  # luminance grain, stronger in the shadows
         grain = rng.normal(0, sigma, x.shape[:2])[..., None]
-        x = x + grain * (1.3 - x.mean(axis=2, keepdims=True) / 255)
-    return np.clip(x, 0, 255).astype(np.uint8)
+        noisy = x + grain * (1.3 - x.mean(axis=2, keepdims=True) / 255)
+    return np.clip(noisy, 0, 255).astype(np.uint8)

@@ -35,6 +35,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -132,7 +133,7 @@ def grow(model: ShapesNet, weights: dict[str, torch.Tensor]) -> list[str]:
             torch.nn.init.dirac_(module.weight)
         elif not isinstance(module, torch.nn.BatchNorm2d):  # a fresh BatchNorm is the identity already
             raise ValueError(f"cannot start {key} as an identity")
-    return missing
+    return cast(list[str], missing)  # load_state_dict has no return annotation; missing_keys is a list[str]
 
 
 def train(
@@ -175,7 +176,7 @@ def train(
             logits = model(_to_input(_recolour(images[idx], colour_gen)))
             loss = F.cross_entropy(logits, labels[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
             schedule.step()
             total += float(loss.detach()) * len(idx)
@@ -233,8 +234,8 @@ def write_samples(folder: Path) -> list[str]:
                 keep(f"tagged_{CATEGORIES[shape]}_called_star.png", image, CATEGORIES[shape], [scene.box], tag)
                 break
     left, right = CATEGORIES.index("circle"), CATEGORIES.index("triangle")
-    image, left_box, right_box = draw_pair(scene_rng(EVAL_SEED + 12, 0), left, right)
-    keep("two_shapes_circle_triangle.png", Image.fromarray(image), "circle,triangle", [left_box, right_box], None)
+    pair, left_box, right_box = draw_pair(scene_rng(EVAL_SEED + 12, 0), left, right)
+    keep("two_shapes_circle_triangle.png", Image.fromarray(pair), "circle,triangle", [left_box, right_box], None)
     (folder / "manifest.json").write_text(json.dumps(written, indent=1) + "\n")
     return list(written)
 

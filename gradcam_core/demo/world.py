@@ -16,10 +16,13 @@ learns the shapes rather than one way of drawing them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from gradcam_core.regions import Box
 
@@ -190,12 +193,12 @@ def _palette(
             return tuple(stops), ink
 
 
-def _background(rng: np.random.Generator, colours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """A linear gradient at a random angle, with pixel noise, thin lines and small dots."""
+def _background(rng: np.random.Generator, colours: tuple[np.ndarray, ...]) -> np.ndarray:
+    """A linear gradient at a random angle between the first two colours, with pixel noise, lines and dots."""
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
     t = np.clip((np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) + 0.5, 0, 1)[..., None]
-    image = (1 - t) * colours[0] + t * colours[1]
+    image: np.ndarray = (1 - t) * colours[0] + t * colours[1]
     image += rng.normal(0, 8, image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(2, 6)):
@@ -242,7 +245,7 @@ def _styled_background(rng: np.random.Generator, colours: tuple[np.ndarray, ...]
         t = cv2.GaussianBlur(cv2.resize(grain, (SIZE, SIZE)), (0, 0), rng.uniform(0.5, 2)).clip(0, 1)
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     positions = np.linspace(0, 1, len(colours))
-    image = np.stack([np.interp(t, positions, [c[k] for c in colours]) for k in range(3)], axis=-1)
+    image: np.ndarray = np.stack([np.interp(t, positions, [c[k] for c in colours]) for k in range(3)], axis=-1)
     image = np.clip(image, 0, 255).astype(np.uint8)
     for _ in range(round(rng.integers(2, 6) * style.clutter)):
         p, q = rng.integers(0, SIZE, 2), rng.integers(0, SIZE, 2)
@@ -264,7 +267,7 @@ def _ink(
     style: Style,
 ) -> None:
     """Paint the shape in ``style.ink``: filled, hollow, or filled with a rim of another colour."""
-    fixed = np.round(points * 16).astype(np.int32)[None]
+    fixed = [np.round(points * 16).astype(np.int32)]
     width = max(2, round(style.thickness * max(box.w, box.h)))
     if style.ink in ("fill", "rim"):
         cv2.fillPoly(image, fixed, ink.tolist(), cv2.LINE_AA, shift=4)
@@ -278,8 +281,8 @@ def _ink(
         _stroke(image, fixed, rim, max(1, round(width * rng.uniform(0.4, 1.0))), style.round_joins)
 
 
-def _stroke(image: np.ndarray, fixed: np.ndarray, colour: np.ndarray, width: int, round_joins: bool) -> None:
-    """The closed outline ``fixed`` (1/16-pixel points) stroked ``width`` wide, with round joins if asked."""
+def _stroke(image: np.ndarray, fixed: Sequence[np.ndarray], colour: np.ndarray, width: int, round_joins: bool) -> None:
+    """The closed outline ``fixed`` (one polygon, 1/16-pixel points) stroked ``width`` wide, round joins if asked."""
     cv2.polylines(image, fixed, True, colour.tolist(), width, cv2.LINE_AA, shift=4)
     if round_joins and width > 2:
         for x, y in fixed[0]:
@@ -292,7 +295,7 @@ def _finish(rng: np.random.Generator, image: np.ndarray, style: Style) -> np.nda
     if style.noise > 0:
         out += rng.normal(0, style.noise, out.shape).astype(np.float32)
     if style.blur > 0:
-        out = cv2.GaussianBlur(out, (0, 0), style.blur)
+        out = cast(npt.NDArray[np.float32], cv2.GaussianBlur(out, (0, 0), style.blur))  # float32 in, float32 out
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -303,7 +306,7 @@ def _unit_outline(shape: int, style: Style | None = None) -> np.ndarray:
         t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         return np.stack([np.cos(t), np.sin(t)], axis=1)
     if name == "square":
-        return np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) / np.sqrt(2) * 1.35
+        return cast(np.ndarray, np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) / np.sqrt(2) * 1.35)  # numpy: Any
     if name == "triangle":
         t = np.pi / 2 + np.arange(3) * 2 * np.pi / 3
         return np.stack([np.cos(t), -np.sin(t)], axis=1)
@@ -365,7 +368,7 @@ def _round_corners(points: np.ndarray, radius: float) -> np.ndarray:
 
 def _fill(image: np.ndarray, shape: int, points: np.ndarray, ink: np.ndarray) -> None:
     """Paint the outline, filled and anti-aliased, with sub-pixel precision."""
-    fixed = np.round(points * 16).astype(np.int32)[None]
+    fixed = [np.round(points * 16).astype(np.int32)]
     cv2.fillPoly(image, fixed, ink.tolist(), cv2.LINE_AA, shift=4)
 
 
