@@ -33,8 +33,8 @@ from gradcam_core.models import (
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, parse_stats
 from gradcam_core.preprocess import describe as describe_preprocess
 from gradcam_core.progress import Progress
+from gradcam_core.provenance import safe_stem, versions
 from gradcam_core.provenance import stamp as provenance_stamp
-from gradcam_core.provenance import versions
 from gradcam_core.regions import Box, clamp_box, crop, occlude, paste_map
 from gradcam_core.render import COLORMAPS, heatmap_to_rgb, normalize, overlay
 from gradcam_core.scorecam import estimate_scorecam
@@ -93,6 +93,7 @@ __all__ = [
     "provenance_stamp",
     "random_map",
     "resolve_layer",
+    "safe_stem",
     "target_score",
     "verdict",
     "versions",

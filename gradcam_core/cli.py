@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from gradcam_core.logits import model_logits
 from gradcam_core.methods import METHODS
 from gradcam_core.models import LoadedModel, from_torchscript, list_models, load_model
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
-from gradcam_core.provenance import manifest_header, sha256_hex, top_classes
+from gradcam_core.provenance import manifest_header, safe_stem, sha256_hex, top_classes
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
 from gradcam_core.render import COLORMAPS, overlay
 from gradcam_core.weights import CheckpointError, WeightsUnavailable
@@ -100,11 +99,6 @@ def _files(inputs: Sequence[Path]) -> list[Path]:
         else:
             out.append(item)
     return out
-
-
-def _safe(stem: str) -> str:
-    """A file-name-safe version of ``stem`` (names from users never become paths as they are)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:60].strip("._") or "image"
 
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LoadedModel:
@@ -223,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frame = Box(region.x + where.x, region.y + where.y, where.w, where.h)
         maps = []
         for j, cls in enumerate(classes):
-            stem = f"{n:03d}_{_safe(path.stem)}_c{cls}"
+            stem = f"{n:03d}_{safe_stem(path.name)}_c{cls}"
             raw = result.maps[0, j].numpy()
             np.save(args.out / f"{stem}.npy", raw)
             overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap).save(args.out / f"{stem}.png")

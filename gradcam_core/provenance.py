@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import PurePosixPath
 from typing import Any
 
 import torch
@@ -36,7 +38,7 @@ import torchvision
 
 from gradcam_core.models import LoadedModel
 
-__all__ = ["SCHEMA", "manifest_header", "stamp", "top_classes", "versions"]
+__all__ = ["SCHEMA", "manifest_header", "safe_stem", "stamp", "top_classes", "versions"]
 
 SCHEMA = "gradcam-explorer/manifest/1"
 
@@ -89,6 +91,17 @@ def top_classes(probabilities: torch.Tensor, categories: list[str], k: int = 5) 
         {"index": int(i), "name": categories[int(i)], "probability": round(float(v), 6)}
         for v, i in zip(values, indices, strict=True)
     ]
+
+
+def safe_stem(name: str, limit: int = 60) -> str:
+    """A file-name-safe stem for exported files, from a name a user chose (never used as a path as it is).
+
+    Folders and the extension are dropped, anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``,
+    and the result is at most ``limit`` characters, with no leading or trailing dots (``"image"``
+    when nothing is left).
+    """
+    stem = PurePosixPath(name.replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:limit].strip("._") or "image"
 
 
 def sha256_hex(data: bytes) -> str:

@@ -136,3 +136,11 @@ def test_the_app_subcommand_serves_the_app(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_exported_file_names_never_carry_a_path_or_odd_characters() -> None:
+    from gradcam_core import safe_stem
+
+    assert safe_stem("../../etc/passwd") == "passwd" and safe_stem("C:\\photos\\cat 1.jpg") == "cat_1"
+    assert safe_stem(".hidden") == "hidden" and safe_stem("...") == "image" and safe_stem("été.png") == "t"
+    assert safe_stem("x" * 80 + ".png") == "x" * 60 and len(safe_stem("y" * 80, 40)) == 40

@@ -27,7 +27,6 @@ import base64
 import html
 import io
 import json
-import re
 import zipfile
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gradcam_core import provenance_stamp, versions
+from gradcam_core import provenance_stamp, safe_stem, versions
 from ui.board import Panel, render
 
 SCHEMA = "gradcam-explorer/board/1"
@@ -86,7 +85,7 @@ def _entry(panel: Panel, stem: str) -> dict[str, Any]:
 
 
 def _stem(i: int, panel: Panel) -> str:
-    return f"{i + 1:02d}_" + (re.sub(r"[^A-Za-z0-9._-]+", "_", panel.image_name.rsplit(".", 1)[0])[:40] or "image")
+    return f"{i + 1:02d}_{safe_stem(panel.image_name, 40)}"
 
 
 def zip_bytes(panels: list[Panel], alpha: float, cmap: str, vmax: float | None) -> bytes:
