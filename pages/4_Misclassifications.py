@@ -56,26 +56,8 @@ run = state.batch()
 if run is None:
     st.stop()
 cats = list(run.categories)  # the names of the model that made these results
-for name, reason in run.bad:
-    st.error(f"Skipped **{plain_text(name)}**: {reason}")
-if run.duplicates:
-    same = ", ".join(f"{plain_text(a)} (= {plain_text(b)})" for a, b in run.duplicates[:10])
-    more = f" and {len(run.duplicates) - 10} more" if len(run.duplicates) > 10 else ""
-    st.info(f"{len(run.duplicates)} repeated image(s) read once: {same}{more}.")
-if run.unlabelled:
-    places = ", ".join(f"`{plain_text(p)}`" for p in run.unlabelled[:10])
-    more = f" and {len(run.unlabelled) - 10} more" if len(run.unlabelled) > 10 else ""
-    st.warning(
-        f"No class of {display_name(run.settings.model)} is named by these folders or files, so their images are "
-        f"unlabelled: {places}{more}. Name each folder or file after a class (as `{cats[0]}/01.png` or "
-        f"`{cats[0]}_01.png`), add them to a labels CSV, or set a label per image below."
-    )
-if run.settings != settings:
-    done = run.settings
-    st.info(
-        f"These results are from {display_name(done.model)} · {done.layer} · {done.method}, with its classes. "
-        "Run the batch again to update them."
-    )
+for level, message in run.notices(settings, display_name(run.settings.model)):
+    getattr(st, level)(message)
 if not run.rows:
     st.stop()
 views.fit_notice(run.settings.model, [r.key for r in run.rows])

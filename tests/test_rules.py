@@ -119,3 +119,14 @@ def test_a_batch_counts_accuracy_over_the_labelled_rows_only() -> None:
     assert list(table["true label"]) == ["star", "circle", ""] and list(table["predicted"]) == ["star"] * 2 + ["cross"]
     assert [explained_classes(r) for r in run.rows] == [(3,), (3, 0), (1,)]
     assert BatchRun(SHAPES).summary().endswith("accuracy n/a")
+
+
+def test_a_batch_says_what_it_skipped_repeated_and_could_not_label() -> None:
+    run = BatchRun(SHAPES, ("circle", "cross", "square", "star", "triangle"))
+    run.bad, run.duplicates, run.unlabelled = [("notes.txt", "not an image")], [("b.png", "a.png")], ["holiday/"]
+    notices = run.notices(LITE0, "shapes-demo")
+    assert [level for level, _ in notices] == ["error", "info", "warning", "info"]
+    assert "notes.txt" in notices[0][1] and "b.png (= a.png)" in notices[1][1]
+    assert "`holiday/`" in notices[2][1] and "`circle/01.png`" in notices[2][1]
+    assert "Run the batch again" in notices[3][1]
+    assert run.notices(SHAPES, "shapes-demo")[-1][0] == "warning"  # the same settings: nothing to rerun

@@ -22,6 +22,7 @@ from PIL import Image
 from gradcam_core import METHODS, ImageError
 from ui import images
 from ui.compute import Settings, explain
+from ui.text import plain_text
 
 #: Upload caps in MB: an image file (also inside a ZIP), and a ZIP archive.
 MAX_IMAGE_MB, MAX_ZIP_MB = 50, 200
@@ -94,6 +95,37 @@ class BatchRun:
         wrong = sum(not r.correct for r in labelled)
         accuracy = f"{1 - wrong / len(labelled):.1%}" if labelled else "n/a"
         return f"{len(self.rows)} images · {len(labelled)} labelled · {wrong} wrong · accuracy {accuracy}"
+
+    def notices(self, current: Settings, model_label: str) -> list[tuple[str, str]]:
+        """What the page says about the run, as (``"error"`` | ``"info"`` | ``"warning"``, message) pairs.
+
+        Files skipped and why, repeated images, unlabelled places (with how to label them), and
+        whether the sidebar's ``current`` settings differ from the run's. ``model_label`` names the
+        run's model.
+        """
+        out = [("error", f"Skipped **{plain_text(name)}**: {reason}") for name, reason in self.bad]
+        if self.duplicates:
+            same = ", ".join(f"{plain_text(a)} (= {plain_text(b)})" for a, b in self.duplicates[:10])
+            more = f" and {len(self.duplicates) - 10} more" if len(self.duplicates) > 10 else ""
+            out.append(("info", f"{len(self.duplicates)} repeated image(s) read once: {same}{more}."))
+        if self.unlabelled:
+            places = ", ".join(f"`{plain_text(p)}`" for p in self.unlabelled[:10])
+            more = f" and {len(self.unlabelled) - 10} more" if len(self.unlabelled) > 10 else ""
+            first = self.categories[0]
+            out.append((
+                "warning",
+                f"No class of {model_label} is named by these folders or files, so their images are unlabelled: "
+                f"{places}{more}. Name each folder or file after a class (as `{first}/01.png` or `{first}_01.png`), "
+                "add them to a labels CSV, or set a label per image below.",
+            ))  # fmt: skip
+        if self.settings != current:
+            done = self.settings
+            out.append((
+                "info",
+                f"These results are from {model_label} · {done.layer} · {done.method}, with its classes. "
+                "Run the batch again to update them.",
+            ))  # fmt: skip
+        return out
 
     def shown(self, only_wrong: bool) -> list[Row]:
         """The rows the table lists: all, or only the labelled ones the model got wrong."""
