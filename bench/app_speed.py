@@ -5,7 +5,7 @@ JPEGs) and the bundled shapes-demo (its own 128 px scenes), with the model cache
   engine      - the app's path without Streamlit: ui.images.decode (decode, downscale), then
                 ui.compute.explanation (preprocess, one forward pass, Grad-CAM at the default
                 layer given as its LayerInfo), then the raw grid and the full-size overlay the
-                Explain page draws (ui.widgets.raw_grid, ui.widgets.overlay_full);
+                Explain page draws (ui.views.raw_grid, ui.views.overlay_full);
   new image   - server side through the real Streamlit runtime (AppTest): a new upload to its
                 first heat-map, the whole Explain script run;
   opacity     - moving the opacity slider (display only: no forward pass);
@@ -40,11 +40,12 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gradcam_core.demo.model import DEMO_NAME
+from gradcam_core import DEMO_MODEL as DEMO_NAME
 from gradcam_core.demo.world import draw_scene, scene_rng
-from ui import images, state, widgets
-from ui.compute import explanation
+from ui import images, state, views
+from ui.compute import Settings, explanation
 from ui.models import cached_model, layers_of
+from ui.text import plain_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
@@ -103,9 +104,9 @@ def engine(model: str, files: list[tuple[str, bytes, str]]) -> list[float]:
 
         def one(name: str = name, data: bytes = data) -> None:
             entry = images.decode(name, data)
-            exp = explanation(model, entry.image, layer, "gradcam", None)
-            widgets.raw_grid(exp, 0, "jet")
-            widgets.overlay_full(entry.image, exp, 0, None, 0.45, "jet")
+            exp = explanation(entry.image, Settings(model, layer, "gradcam"))
+            views.raw_grid(exp, 0, "jet")
+            views.overlay_full(entry.image, exp, 0, 0.45, "jet")
 
         times.append(timed(one))
     return times
@@ -130,7 +131,7 @@ def check(at: AppTest, name: str) -> None:
     """The run ended cleanly and explains the uploaded file (not the one before: a refused upload keeps it)."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    shown = widgets.plain_text(name)
+    shown = plain_text(name)
     assert any(shown in c.value for c in at.caption), f"{name} is not the image explained"
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ui import batch
+from ui.compute import Settings
 
 
 def photo(rng: np.random.Generator, width: int, height: int) -> bytes:
@@ -43,7 +44,7 @@ def main() -> None:
     file_mb = sum(len(d) for _, d in files) / 1e6
     start = time.perf_counter()
     run = batch.run(files, {}, ["circle", "square", "triangle", "star", "cross"],
-                    ("shapes-demo", "features.block4", "gradcam"), lambda *_: None)  # fmt: skip
+                    Settings("shapes-demo", "features.block4", "gradcam"), lambda *_: None)  # fmt: skip
     seconds = time.perf_counter() - start
     shown = run.rows[0].entry()  # the row being looked at
     decoded = [r.entry().image for r in run.rows]
