@@ -33,24 +33,8 @@ labels_file = up[1].file_uploader(
     "Labels CSV (optional)", type=["csv"], key=state.W_BATCH_CSV, max_upload_size=batch.MAX_IMAGE_MB
 )
 if st.button("Run batch", type="primary", disabled=not files):
-    cats = loaded.categories
-    csv_labels, problems = ({}, []) if labels_file is None else batch.labels_from_csv(labels_file.getvalue(), cats)
-    for problem in problems:
-        st.warning(f"Labels CSV {plain_text(problem)}")
-    bar = st.progress(0.0, text="Starting…")
-    st.button("Cancel", key=state.W_SLOW_CANCEL)  # a click reruns the page, which stops the batch
-
-    def report(done: int, total: int, name: str) -> None:
-        bar.progress(done / max(total, 1), text=f"{done} of {total} images" + (f": {name}" if name else ""))
-
-    st.session_state[state.BATCH] = batch.run(
-        [(f.name, f.getvalue()) for f in files or []], csv_labels, cats, settings, report
-    )
-    st.session_state[state.BATCH_VIEW] = None
-    # A fresh uploader: the batch keeps its files' bytes, so the uploader's copy is dropped.
-    st.session_state[state.BATCH_ROUND] = st.session_state.get(state.BATCH_ROUND, 0) + 1
-    bar.empty()
-    st.rerun()
+    labels_csv = None if labels_file is None else labels_file.getvalue()
+    batch.run_in_page([(f.name, f.getvalue()) for f in files or []], labels_csv, loaded.categories, settings)
 
 run = state.batch()
 if run is None:

@@ -15,12 +15,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import NoReturn
 
 import pandas as pd
+import streamlit as st
 from PIL import Image
 
 from gradcam_core import METHODS, ImageError
-from ui import images
+from ui import images, state
 from ui.compute import Settings, explain
 from ui.text import plain_text
 
@@ -284,3 +286,27 @@ def run(
     batch.unlabelled = unlabelled_places(missing)
     progress(len(files), len(files), "")
     return batch
+
+
+def run_in_page(
+    files: list[tuple[str, bytes]], labels_csv: bytes | None, categories: list[str], settings: Settings
+) -> NoReturn:
+    """:func:`run` on a page: the labels CSV's problems, a progress bar and Cancel; then it keeps the run and reruns.
+
+    Cancel reruns the page, which stops the run between two images.
+    """
+    csv_labels, problems = ({}, []) if labels_csv is None else labels_from_csv(labels_csv, categories)
+    for problem in problems:
+        st.warning(f"Labels CSV {plain_text(problem)}")
+    bar = st.progress(0.0, text="Starting…")
+    st.button("Cancel", key=state.W_SLOW_CANCEL)
+
+    def report(done: int, total: int, name: str) -> None:
+        bar.progress(done / max(total, 1), text=f"{done} of {total} images" + (f": {name}" if name else ""))
+
+    st.session_state[state.BATCH] = run(files, csv_labels, categories, settings, report)
+    st.session_state[state.BATCH_VIEW] = None
+    # A fresh uploader: the batch keeps its files' bytes, so the uploader's copy is dropped.
+    st.session_state[state.BATCH_ROUND] = st.session_state.get(state.BATCH_ROUND, 0) + 1
+    bar.empty()
+    st.rerun()
