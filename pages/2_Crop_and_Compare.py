@@ -4,7 +4,7 @@ import streamlit as st
 
 from gradcam_core import CLASS_AGNOSTIC, METHODS
 from ui import board, cropper, page_setup, report, rules, state, views
-from ui.compute import Edit
+from ui.compute import Edit, edited
 
 DISPLAY_WIDTH = 460  # the crop box's picture, in CSS pixels (it shrinks to fit a narrower column)
 
@@ -47,12 +47,12 @@ views.region_legend(comparison.before, image.size)
 
 # Each side's maps are drawn over the image its model saw: after an erase, the erased image (a crop's maps
 # are placed over the whole image, whose pixels in the box are the crop's).
-edited = edit.apply(image)
+after_image = edited(entry, edit)
 panels: dict[str, board.Panel] = {}
 left, right = st.columns(2)
 for col, title, exp, shown_image, seen in (
     (left, "Before", comparison.before, image, image),
-    (right, "After", comparison.after, edited, edited if edit.fill else image),
+    (right, "After", comparison.after, after_image, after_image if edit.fill else image),
 ):
     with col:
         st.markdown(f"#### {title}")

@@ -130,3 +130,13 @@ def test_a_batch_says_what_it_skipped_repeated_and_could_not_label() -> None:
     assert "`holiday/`" in notices[2][1] and "`circle/01.png`" in notices[2][1]
     assert "Run the batch again" in notices[3][1]
     assert run.notices(SHAPES, "shapes-demo")[-1][0] == "warning"  # the same settings: nothing to rerun
+
+
+def test_an_edited_image_is_made_once_per_image_and_edit(tagged, chelsea) -> None:
+    from ui.compute import edited
+
+    erase = Edit((10, 10, 40, 40), "blur")
+    assert edited(tagged, None) is tagged.image
+    assert edited(tagged, erase) is edited(tagged, erase)  # kept: a rerun for a display change blurs nothing
+    assert edited(tagged, Edit((10, 10, 40, 40), "black")) is not edited(tagged, erase)
+    assert edited(chelsea, erase).size == chelsea.image.size and edited(chelsea, Edit((0, 0, 50, 60))).size == (50, 60)

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
 from ui import state
-from ui.compute import Explanation
+from ui.compute import Explanation, edited
 from ui.images import ImageEntry
 
 _THUMB = 512
@@ -85,7 +85,7 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
     After an erase the panel shows the erased image, which is what the model saw.
     """
     edit = exp.edit
-    shown = edit.apply(entry.image) if edit is not None and edit.fill else entry.image
+    shown = edited(entry, edit) if edit is not None and edit.fill else entry.image
     thumb = shown.copy()
     thumb.thumbnail((_THUMB, _THUMB))
     heat = exp.full_map(k, entry.image.size)

@@ -65,6 +65,20 @@ class Edit:
         return b.x, b.y
 
 
+def edited(image: ImageEntry, edit: Edit | None) -> Image.Image:
+    """``image`` after ``edit`` (the image itself without one); computed once per image and edit.
+
+    A page draws the edited image on every rerun, display changes included, and a blur over a
+    large photo is not free: so the result is kept (shared, never changed in place).
+    """
+    return image.image if edit is None else _edited(image.key, edit, image.image)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _edited(image_key: str, edit: Edit, _image: Image.Image) -> Image.Image:
+    return edit.apply(_image)
+
+
 @dataclass(frozen=True)
 class Explanation:
     """What the app shows for one image, edit, set of classes and view.

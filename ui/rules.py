@@ -14,7 +14,7 @@ import streamlit as st
 
 from gradcam_core import METHODS, Faithfulness, Progress
 from ui import state
-from ui.compute import Edit, Explanation, Settings, faithfulness
+from ui.compute import Edit, Explanation, Settings, edited, faithfulness
 from ui.images import ImageEntry
 from ui.slow import explain
 
@@ -141,7 +141,7 @@ def _faithfulness_key(image: ImageEntry, exp: Explanation) -> tuple[object, ...]
 
 def measure_faithfulness(image: ImageEntry, exp: Explanation, progress: Progress) -> tuple[Faithfulness, Faithfulness]:
     """Measure the faithfulness of ``exp``'s first map (see :func:`ui.compute.faithfulness`), and remember it."""
-    seen = image.image if exp.edit is None else exp.edit.apply(image.image)
+    seen = edited(image, exp.edit)
     measured = faithfulness(exp, seen, 0, progress)
     st.session_state[state.FAITH] = (_faithfulness_key(image, exp), measured)
     return measured

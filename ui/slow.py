@@ -70,7 +70,7 @@ def _ask_and_run(
     run_key = f"{state.W_SLOW_RUN}.{tag}"
     if not st.session_state.get(run_key):  # not the rerun its button started
         loaded = cached_model(settings.model)
-        seen = image.image if edit is None else edit.apply(image.image)
+        seen = compute.edited(image, edit)
         estimate = estimate_scorecam(loaded.model, loaded.preprocess(seen)[None], settings.layer)
         if st.session_state.get(state.SLOW_RUNNING) == call:
             st.warning(f"{label} was cancelled before it finished.")
