@@ -12,13 +12,12 @@ from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
-from gradcam_core.hooks import forward_hook, model_device
+from gradcam_core.hooks import model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
-from gradcam_core.layout import Layout, spatial_layout
 from gradcam_core.logits import find_logits
 from gradcam_core.methods import METHODS, eigencam
 from gradcam_core.scorecam import Progress, scorecam
-from gradcam_core.torchscript import ScriptedModel
+from gradcam_core.taps import Capture, taps_of
 
 __all__ = ["CamResult", "compute_cam", "find_logits"]
 
@@ -54,90 +53,6 @@ class CamResult:
     def probabilities(self) -> Tensor:
         """Softmax of the logits, [N, num_classes]."""
         return torch.softmax(self.logits, dim=1)
-
-
-@dataclass
-class _Capture:
-    """The target layer's output from the last time it ran in this forward pass.
-
-    Everything before the layer runs without autograd (in inference mode on the fast path, else
-    under ``no_grad``); at the layer the hook switches recording on for the rest of the pass, so
-    that backward runs only from the logits down to this layer. Autograd modes are per thread.
-    A module that runs several times (one activation module reused for the stem and the head)
-    is explained at its last call: with ``skip`` set to the number of calls before it, the hook
-    lets those pass untouched and recording starts at the explained call. Without it, recording
-    starts at the first call, which gives the same map at a higher cost.
-    A TorchScript model takes no hooks: its compiled graph returns the layer's output and the copy
-    the network consumed, and :meth:`adopt` takes them (the whole pass then records autograd).
-    """
-
-    fast: bool
-    input_hw: tuple[int, int]
-    skip: int = 0
-    seen: int = 0
-    layout: Layout | None = None
-    leaf: Tensor | None = None
-    passed_on: Tensor | None = None
-    clone_fn: Any = None
-    _recording: Any = None
-
-    def __call__(self, _module: nn.Module, output: Any) -> Tensor | None:
-        self.seen += 1
-        if self.seen <= self.skip:
-            return None  # an earlier call than the explained one: leave it, and autograd, alone
-        self.layout = _layout_of(output, self.input_hw)
-        if self.fast and self._recording is None:
-            self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
-            self._recording.__enter__()
-        torch.set_grad_enabled(True)
-        # An inference tensor cannot join a graph: clone it into a normal one.
-        self.leaf = (output.clone() if output.is_inference() else output.detach()).requires_grad_(True)
-        # Hand the network a copy: an in-place op after the layer (VGG's and DenseNet's ReLU)
-        # then rewrites the copy, never the leaf, and autograd stays valid.
-        self.passed_on = self.leaf.clone()
-        self.clone_fn = self.passed_on.grad_fn
-        return self.passed_on
-
-    def adopt(self, output: Tensor, passed_on: Tensor) -> None:
-        """Take a layer output read from a compiled graph, and the copy the network consumed.
-
-        ``passed_on`` was cloned from ``output`` and then possibly changed in place; its history
-        leads back through that clone, which :meth:`target` needs to recognise.
-        """
-        self.layout = _layout_of(output, self.input_hw)
-        self.leaf, self.passed_on = output, passed_on
-        fn = passed_on.grad_fn
-        while fn is not None and not (
-            type(fn).__name__.startswith("CloneBackward") and fn.next_functions[0][0] is output.grad_fn
-        ):
-            fn = fn.next_functions[0][0] if fn.next_functions else None
-        self.clone_fn = fn
-
-    def release(self) -> None:
-        """Leave the recording mode the hook entered (call once the forward pass has ended)."""
-        if self._recording is not None:
-            self._recording.__exit__(None, None, None)
-            self._recording = None
-
-    def target(self) -> tuple[Tensor, Layout]:
-        """The tensor whose activations and gradients define the map.
-
-        This is the layer's output, except when the network rectifies that output in place
-        straight away (``F.relu(x, inplace=True)`` or ``nn.ReLU(inplace=True)``): then the
-        rectified tensor is what the rest of the network consumes, and it is used instead.
-        So DenseNet's ``features.norm5`` gives the map of ReLU(norm5), which is what the
-        classifier pools, and a VGG conv gives the same map as the ReLU that follows it.
-        """
-        if self.leaf is None or self.passed_on is None or self.layout is None:
-            raise RuntimeError("the target layer has not run yet")
-        fn = self.passed_on.grad_fn
-        if (
-            fn is not None
-            and type(fn).__name__.startswith(("ReluBackward", "ThresholdBackward"))
-            and fn.next_functions[0][0] is self.clone_fn
-        ):
-            return self.passed_on, self.layout
-        return self.leaf, self.layout
 
 
 def compute_cam(
@@ -206,7 +121,7 @@ def compute_cam(
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
     info, layer = layer, layer.name if isinstance(layer, LayerInfo) else layer
     skip = info.calls - 1 if isinstance(info, LayerInfo) else 0
-    module = resolve_layer(model, layer)
+    resolve_layer(model, layer)
     device = model_device(model)
     notes: list[str] = []
     with ExitStack() as stack:
@@ -216,15 +131,15 @@ def compute_cam(
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
         try:
-            capture, logits = _forward(model, x, layer, module, fast=True, skip=skip)
+            capture, logits = _forward(model, x, layer, fast=True, skip=skip)
         except RuntimeError as exc:
             # A layer whose graph after it needs a tensor made before it (say, a multiplication by
             # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
             if "nference tensor" not in str(exc):
                 raise
-            capture, logits = _forward(model, x, layer, module, fast=False, skip=skip)
+            capture, logits = _forward(model, x, layer, fast=False, skip=skip)
         if capture.leaf is None and capture.seen:  # it ran fewer times than `info.calls` said
-            capture, logits = _forward(model, x, layer, module, fast=False)
+            capture, logits = _forward(model, x, layer, fast=False)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         logits = find_logits(logits, x.shape[0])
@@ -272,37 +187,13 @@ def compute_cam(
     )
 
 
-def _layout_of(output: Any, input_hw: tuple[int, int]) -> Layout:
-    """How to read the layer's output as a map; a clear error when it is not one."""
-    layout = spatial_layout(tuple(output.shape), input_hw) if isinstance(output, Tensor) else None
-    if layout is None:
-        shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-        raise ValueError(
-            f"the layer's output is {shape}, not a spatial map (a 4-D map or tokens on a grid): "
-            "choose a layer from list_layers()"
-        )
-    return layout
+def _forward(model: nn.Module, x: Tensor, layer: str, fast: bool, skip: int = 0) -> tuple[Capture, Any]:
+    """Run the model once with ``layer`` captured; return the capture and the model's output.
 
-
-def _forward(
-    model: nn.Module, x: Tensor, layer: str, module: nn.Module, fast: bool, skip: int = 0
-) -> tuple[_Capture, Any]:
-    """Run the model once with ``layer`` (the submodule ``module``) captured; return the capture and the output.
-
-    The first ``skip`` calls of the module are left alone (see :class:`_Capture`).
+    The first ``skip`` calls of the layer are left alone (see :class:`gradcam_core.taps.Capture`).
     """
-    capture = _Capture(fast, (x.shape[-2], x.shape[-1]), skip)
-    if isinstance(model, ScriptedModel):
-        # A compiled graph takes no hooks: it returns the layer's output itself. Everything runs
-        # with autograd on; the input records too, so that every layer is part of the graph.
-        output, value, passed_on = model.capture(x.detach().requires_grad_(True), layer)
-        capture.adopt(value, passed_on)
-        return capture, output
-    with forward_hook(module, capture), torch.inference_mode() if fast else torch.no_grad():
-        try:
-            return capture, model(x)
-        finally:
-            capture.release()
+    capture = Capture(fast, (x.shape[-2], x.shape[-1]), skip)
+    return capture, taps_of(model).run_capturing(x, layer, capture)
 
 
 def _resolve_classes(classes: Classes, logits: Tensor) -> Tensor:

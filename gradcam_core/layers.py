@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from gradcam_core.hooks import forward_hook, model_device
+from gradcam_core.hooks import model_device
 from gradcam_core.layout import spatial_layout
-from gradcam_core.torchscript import ScriptedModel
+from gradcam_core.taps import taps_of
 
 __all__ = ["LayerInfo", "list_layers", "resolve_layer"]
 
@@ -64,86 +62,28 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int], channels: i
     height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
     probe = torch.zeros(1, channels, height, width, device=model_device(model))
     with torch.no_grad():
-        if isinstance(model, ScriptedModel):
-            shapes = {name: tuple(t.shape) for name, t in model.outputs(probe)[1].items()}
-            types = {name: model.layer_type(name) for name in shapes}
-            calls = {name: model.layer_calls(name) for name in shapes}
-        else:
-            shapes, types, calls = _hooked_shapes(model, probe)
+        records = taps_of(model).probe(probe)
     found = []
-    for name, shape in shapes.items():
-        layout = spatial_layout(shape, (height, width))
+    for name, record in records.items():
+        layout = spatial_layout(record.shape, (height, width))
         if layout is not None and layout.grid[0] * layout.grid[1] > 1:
-            channels = shape[1] if layout.kind == "nchw" else shape[-1]
-            found.append(LayerInfo(name, types[name], (channels, *layout.grid), layout.kind, calls[name]))
+            channels = record.shape[1] if layout.kind == "nchw" else record.shape[-1]
+            found.append(LayerInfo(name, record.type, (channels, *layout.grid), layout.kind, record.calls))
     return found
 
 
-def _hooked_shapes(
-    model: nn.Module, probe: torch.Tensor
-) -> tuple[dict[str, tuple[int, ...]], dict[str, str], dict[str, int]]:
-    """Each submodule's output shape (in order of its last call), class name and number of calls, from hooks.
-
-    Modules whose last call handed on its input untouched (the same tensor, not changed in place)
-    are left out of the shapes.
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    calls: dict[str, int] = {}
-
-    def recorder(name: str) -> Any:
-        def record(_module: nn.Module, args: Any, output: Any) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            shapes.pop(name, None)  # re-insert: dict order becomes order of last call
-            if not isinstance(output, torch.Tensor):
-                return
-            given = args[0] if args and isinstance(args[0], torch.Tensor) else None
-            if given is output and versions.get(name) == output._version:
-                return  # a pass-through: its map would be its input's
-            shapes[name] = tuple(output.shape)
-
-        return record
-
-    versions: dict[str, int] = {}
-
-    def version_of(name: str) -> Any:
-        def note(_module: nn.Module, args: Any) -> None:
-            if args and isinstance(args[0], torch.Tensor):
-                versions[name] = args[0]._version
-
-        return note
-
-    named = [(name, module) for name, module in model.named_modules() if name]
-    with ExitStack() as stack:
-        for name, module in named:
-            stack.enter_context(forward_hook(module, recorder(name), before=version_of(name), with_args=True))
-        model(probe)
-    return shapes, {name: type(module).__name__ for name, module in named}, calls
-
-
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
-    """Return the submodule called ``name`` (of a :class:`ScriptedModel`: the scripted submodule).
+    """Return the submodule called ``name`` (of a TorchScript model: the scripted submodule).
 
     Raises:
-        ValueError: no such module (the message suggests the closest real names), or a TorchScript
-            submodule whose output the compiled graph cannot give.
+        ValueError: no such module (the message suggests the closest real names), or one whose
+            output cannot be read (a TorchScript submodule the compiled graph cannot give).
     """
-    if isinstance(model, ScriptedModel):
-        if name in model.layer_names:
-            return model.submodule(name)
-        if name and name in dict(model.scripted.named_modules()):
-            raise ValueError(
-                f"layer '{name}' is a submodule of this TorchScript model, but its output cannot be read from the "
-                "compiled graph (it runs inside control flow that depends on the input, or its recorded module path "
-                "could mean more than one submodule): choose a layer from list_layers()"
-            )
-        names = model.layer_names
-    else:
-        if name:
-            try:
-                return model.get_submodule(name)  # walks the path only: cheap on deep models
-            except AttributeError:
-                pass
-        names = [n for n, _ in model.named_modules() if n]
+    taps = taps_of(model)
+    module = taps.layer_module(name)
+    if module is not None:
+        return module
+    names = taps.layer_names
     # A path's last steps ("15" for "_blocks.15", as a compiled graph once named it), then near spellings.
     ends = [n for n in names if n.endswith(f".{name}")] if name else []
     close = list(dict.fromkeys(ends + difflib.get_close_matches(name, names, n=5, cutoff=0.5)))[:5]

@@ -303,11 +303,6 @@ def from_module(
         raise ValueError(f"{len(categories)} labels were given for a model with {outputs} outputs: give one per output")
     layers = list_layers(model, preprocess.size, preprocess.channels)
     if not layers:
-        if isinstance(model, ScriptedModel) and not model.layer_names:
-            raise ValueError(
-                "this TorchScript file keeps no layers (torch.jit.freeze inlines them all): save the scripted "
-                "or traced model before freezing it"
-            )
         raise ValueError("the model has no layer with a spatial output to explain")
     return LoadedModel(
         name=name,
@@ -347,8 +342,14 @@ def from_torchscript(
         scripted = load_scripted(path)
     except ValueError as exc:
         raise CheckpointError(str(exc)) from exc
+    model = ScriptedModel(scripted)
+    if not model.layer_names:
+        raise ValueError(
+            "this TorchScript file keeps no layers (torch.jit.freeze inlines them all): save the scripted "
+            "or traced model before freezing it"
+        )
     loaded = from_module(
-        ScriptedModel(scripted),
+        model,
         categories=categories,
         input_size=input_size,
         mean=mean,

@@ -12,18 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gradcam_core.hooks import forward_hook, model_device
+from gradcam_core.hooks import model_device
 from gradcam_core.layers import resolve_layer
 from gradcam_core.layout import spatial_layout
 from gradcam_core.logits import model_logits
 from gradcam_core.progress import Progress
-from gradcam_core.torchscript import ScriptedModel
+from gradcam_core.taps import taps_of
 
 __all__ = ["Progress", "ScoreCamEstimate", "estimate_scorecam", "masked_passes", "scorecam"]
 
@@ -82,15 +81,9 @@ def estimate_scorecam(model: nn.Module, inputs: Tensor, layer: str) -> ScoreCamE
     Raises:
         ValueError: an unknown layer, or one whose output is not a spatial map.
     """
-    module = resolve_layer(model, layer)
+    resolve_layer(model, layer)
     x = inputs.detach().to(device=model_device(model), dtype=torch.float32)
-    seen: dict[str, Any] = {}
-    if isinstance(model, ScriptedModel):
-        seen["out"] = model.capture(x, layer)[1].detach()
-    else:
-        with forward_hook(module, lambda _m, out: seen.__setitem__("out", out)), torch.inference_mode():
-            model(x)
-    out = seen.get("out")
+    out = taps_of(model).read(x, layer)
     if not isinstance(out, Tensor) or (layout := spatial_layout(tuple(out.shape), (x.shape[-2], x.shape[-1]))) is None:
         raise ValueError(f"layer '{layer}' gives no spatial map: choose a layer from list_layers()")
     acts = layout.to_map(out)

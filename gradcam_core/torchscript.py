@@ -30,10 +30,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from gradcam_core.taps import Capture, LayerRecord, LayerTaps
 
 __all__ = ["ScriptedModel", "is_torchscript", "load_scripted"]
 
@@ -90,8 +92,8 @@ class _Tap:
     type: str
 
 
-class ScriptedModel(nn.Module):
-    """A TorchScript classifier that :func:`gradcam_core.compute_cam` and ``list_layers`` can explain.
+class ScriptedModel(nn.Module, LayerTaps):
+    """A TorchScript classifier that reads its own layers (:class:`gradcam_core.taps.LayerTaps`) from its graph.
 
     Layer names are the scripted module's own (``model.scripted.named_modules()`` without the
     prefix). The graph is analysed once, here; the graph for each target layer is built the first
@@ -121,48 +123,66 @@ class ScriptedModel(nn.Module):
         """Every submodule whose output the graph can return, in the order their outputs are made."""
         return list(self._taps)
 
-    def layer_type(self, name: str) -> str:
-        """The submodule's class name, e.g. ``"Conv2d"``."""
-        return self._taps[name].type
+    def layer_module(self, name: str) -> nn.Module | None:
+        """The scripted submodule of a listed layer; ``None`` for a name that is no submodule.
 
-    def layer_calls(self, name: str) -> int:
-        """How many times the submodule is called in one forward pass (its calls in the compiled code)."""
-        return self._calls[name]
-
-    def submodule(self, name: str) -> torch.jit.ScriptModule:
-        """The scripted submodule of a listed layer."""
-        if name not in self._taps:
-            raise KeyError(name)
-        return functools.reduce(getattr, name.split("."), self.scripted)
+        Raises:
+            ValueError: a submodule whose output the compiled graph cannot give.
+        """
+        if name in self._taps:
+            module: nn.Module = functools.reduce(getattr, name.split("."), self.scripted)
+            return module
+        if name and name in dict(self.scripted.named_modules()):
+            raise ValueError(
+                f"layer '{name}' is a submodule of this TorchScript model, but its output cannot be read from the "
+                "compiled graph (it runs inside control flow that depends on the input, or its recorded module path "
+                "could mean more than one submodule): choose a layer from list_layers()"
+            )
+        return None
 
     def forward(self, x: Tensor) -> Any:
         """The scripted model's own output."""
         return self.scripted(x)
 
-    def outputs(self, x: Tensor) -> tuple[Any, dict[str, Tensor]]:
-        """Run once and return (the model's output, every tapped submodule's output by name)."""
+    def probe(self, x: Tensor) -> dict[str, LayerRecord]:
+        """Run once, returning every tapped submodule's output; each is recorded, in the order it is made."""
         graph = self._graph.copy()
         values = _values_at(graph, self._taps.values())
         for value in values:
             graph.registerOutput(value)
         with torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # public, but not in torch.jit.__all__
-            results = _compile(graph)(self.scripted._c, x)
-        return results[0], dict(zip(self._taps, results[1:], strict=True))
+            outputs = _compile(graph)(self.scripted._c, x)[1:]
+        return {
+            name: LayerRecord(tuple(out.shape), tap.type, self._calls[name])
+            for (name, tap), out in zip(self._taps.items(), outputs, strict=True)
+        }
 
-    def capture(self, x: Tensor, layer: str) -> tuple[Any, Tensor, Tensor]:
-        """Run once with autograd on; return (output, the layer's output, the copy the network used).
+    def read(self, x: Tensor, layer: str) -> Any:
+        """The layer's output, from the graph built for it, without autograd."""
+        with torch.no_grad(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # as in probe()
+            return self._function(layer)(self.scripted._c, x)[1]
+
+    def run_capturing(self, x: Tensor, layer: str, capture: Capture) -> Any:
+        """Run once with autograd on; hand ``capture`` the layer's output and the copy the network used.
 
         The copy is what later layers consumed (and may have changed in place); the layer's output
-        itself is untouched. Both are part of the autograd graph of the output.
+        itself is untouched. Everything records autograd, the input too, so that every layer is
+        part of the graph.
         """
+        # The plain interpreter (a per-thread setting) runs op by op, so autograd records exactly
+        # what eager mode would; the optimising executor could fuse ops into differentiable subgraphs.
+        with torch.enable_grad(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # as in probe()
+            output, value, passed_on = self._function(layer)(self.scripted._c, x.detach().requires_grad_(True))
+        capture.adopt(value, passed_on)
+        return output
+
+    def _function(self, layer: str) -> Any:
+        """The compiled graph for ``layer``, built the first time it is asked for (under the lock)."""
         with self._lock:
             function = self._functions.get(layer)
             if function is None:
                 function = self._functions[layer] = _compile(self._layer_graph(layer))
-        # The plain interpreter (a per-thread setting) runs op by op, so autograd records exactly
-        # what eager mode would; the optimising executor could fuse ops into differentiable subgraphs.
-        with torch.enable_grad(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]  # as in outputs()
-            return cast(tuple[Any, Tensor, Tensor], function(self.scripted._c, x))
+        return function
 
     def _layer_graph(self, layer: str) -> Any:
         """The graph that also returns ``layer``'s output and the copy the rest of the network reads."""

@@ -14,7 +14,7 @@ from tests.efficientnet import registered
 
 def _capture(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits and the engine's target tensor at ``layer``, from the engine's own recorded forward pass."""
-    capture, logits = _forward(model, x, layer, model.get_submodule(layer), fast=True)
+    capture, logits = _forward(model, x, layer, fast=True)
     target, _ = capture.target()
     return logits, target
 
