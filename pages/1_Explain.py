@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from gradcam_core import CLASS_AGNOSTIC, METHODS, crop
+from gradcam_core import CLASS_AGNOSTIC, METHODS
 from ui import board, experiments, page_setup, rules, share, state, views
 from ui.models import display_name
 from ui.slow import explain
@@ -60,47 +60,15 @@ views.region_legend(exp, entry.image.size)
 views.show_warnings(exp)
 
 if seen:
-    region = exp.region
-    model_view = crop(entry.image, region).resize(loaded.input_size[::-1])
-    st.image(
-        model_view,
-        caption=f"What the model saw: {region.w}×{region.h} region resized to "
-        f"{loaded.input_size[1]}×{loaded.input_size[0]}",
-        width=320,
-    )
-
+    views.model_input_view(entry, exp, loaded.input_size)
 if multi:
-    many = explain(entry, settings, classes=tuple(top))
-    row = st.columns(len(top))
-    for k, c in enumerate(many.classes):
-        row[k].image(
-            views.overlay_full(entry.image, many, k, alpha, cmap),
-            caption=f"{cats[c]} ({many.probabilities[c]:.1%})",
-            width="stretch",
-        )
+    views.class_row(entry.image, explain(entry, settings, classes=tuple(top)), cats, alpha, cmap)
 
 st.subheader("Predictions")
 views.show_predictions(exp, cats)
 
 with st.expander("How faithful is this map?"):
-    st.caption(
-        "Deletion: the most salient pixels are replaced by the mean colour, step by step; insertion: they are "
-        "put back into a blurred copy. A faithful map makes the score fall fast (low deletion AUC) and rise "
-        "fast (high insertion AUC). The score is the class probability for the evidence for a class, the "
-        "probability of not that class for the evidence against it, and p(A) / (p(A) + p(B)) for A rather "
-        "than B. Average Drop and Increase in Confidence use the image masked by the map. A random map of the "
-        "same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
-    )
-    if st.button("Measure faithfulness", key=state.W_FAITH):
-        bar = st.progress(0.0, text="Measuring…")
-
-        def measuring(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"Measuring: {done} of {total} curves")
-
-        rules.measure_faithfulness(entry, exp, measuring)
-        bar.empty()
-    if (measured := rules.measured_faithfulness(entry, exp)) is not None:
-        views.show_faithfulness(*measured)
+    views.faithfulness_section(entry, exp)
 
 if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     board.pin(board.make_panel(entry, exp, 0, what))

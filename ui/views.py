@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from gradcam_core import COLORMAPS, DEFAULT_MODEL, DEMO_MODEL, Faithfulness, heatmap_to_rgb, overlay, verdict
-from ui import images, share, state
+from gradcam_core import COLORMAPS, DEFAULT_MODEL, DEMO_MODEL, Faithfulness, crop, heatmap_to_rgb, overlay, verdict
+from ui import images, rules, share, state
 from ui.compute import Explanation
 from ui.models import CUSTOM_PREFIX, cached_model, display_name
 from ui.text import plain_text
@@ -127,6 +127,52 @@ def show_warnings(exp: Explanation) -> None:
     """The engine's notes on misleading maps."""
     for note in exp.warnings:
         st.warning(note)
+
+
+FAITHFULNESS_PROTOCOL = (
+    "Deletion: the most salient pixels are replaced by the mean colour, step by step; insertion: they are "
+    "put back into a blurred copy. A faithful map makes the score fall fast (low deletion AUC) and rise "
+    "fast (high insertion AUC). The score is the class probability for the evidence for a class, the "
+    "probability of not that class for the evidence against it, and p(A) / (p(A) + p(B)) for A rather "
+    "than B. Average Drop and Increase in Confidence use the image masked by the map. A random map of the "
+    "same size is the chance baseline. Protocol: gradcam_core/faithfulness.py."
+)
+
+
+def faithfulness_section(image: images.ImageEntry, exp: Explanation) -> None:
+    """The protocol, a button that measures the map (with progress), and the last measurement of it."""
+    st.caption(FAITHFULNESS_PROTOCOL)
+    if st.button("Measure faithfulness", key=state.W_FAITH):
+        bar = st.progress(0.0, text="Measuring…")
+
+        def measuring(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Measuring: {done} of {total} curves")
+
+        rules.measure_faithfulness(image, exp, measuring)
+        bar.empty()
+    if (measured := rules.measured_faithfulness(image, exp)) is not None:
+        show_faithfulness(*measured)
+
+
+def model_input_view(image: images.ImageEntry, exp: Explanation, input_size: tuple[int, int]) -> None:
+    """The region the model was given, resized to its input size, as the model saw it."""
+    region = exp.region
+    st.image(
+        crop(image.image, region).resize(input_size[::-1]),
+        caption=f"What the model saw: {region.w}×{region.h} region resized to {input_size[1]}×{input_size[0]}",
+        width=320,
+    )
+
+
+def class_row(image: Image.Image, exp: Explanation, categories: list[str], alpha: float, cmap: str) -> None:
+    """One overlay per explained class, side by side, each captioned with its probability."""
+    row = st.columns(len(exp.classes))
+    for k, c in enumerate(exp.classes):
+        row[k].image(
+            overlay_full(image, exp, k, alpha, cmap),
+            caption=f"{categories[c]} ({exp.probabilities[c]:.1%})",
+            width="stretch",
+        )
 
 
 def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
