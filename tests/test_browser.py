@@ -147,11 +147,12 @@ def test_your_torchscript_model_in_the_browser(tmp_path: Path, shots: Path) -> N
         side.get_by_text("Your model").click()
         settle(page)
         uploads = side.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        uploads.nth(0).set_input_files(str(model_file))
-        uploads.nth(1).set_input_files(str(labels_file))
-        for upload in (model_file, labels_file):  # each upload has reached the server
-            expect(side.get_by_text(upload.name, exact=True)).to_be_visible(timeout=60_000)
-        settle(page)
+        # One file after the other, as a person does. Set a few milliseconds apart, the second upload was once
+        # lost (its uploader showed no file), as the rerun started by the first was still running.
+        for n, upload in enumerate((model_file, labels_file)):
+            uploads.nth(n).set_input_files(str(upload))
+            expect(side.get_by_text(upload.name, exact=True)).to_be_visible(timeout=60_000)  # it reached the server
+            settle(page)
         for label, value in (("Input height", "128"), ("Input width", "128"), ("Std (R, G, B)", "0.25")):
             side.get_by_label(label).fill(value)
             side.get_by_label(label).press("Enter")
