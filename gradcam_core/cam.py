@@ -226,13 +226,17 @@ def _class_gradients(
     """Gradients [K, N, C, h, w] of each chosen score with respect to ``target``, in one backward pass.
 
     The score is ``sign · (logit[class] - logit[against])``, or ``sign · logit[class]`` without
-    ``against``. The pass runs under :class:`BackwardMatmul` when the graph multiplies by a large
-    weight matrix (see :func:`gradcam_core.blocked_mm.worth_rerouting`).
+    ``against``. When the logits are a linear layer of the layer's global average (see
+    :func:`_pooled_gradients`), the gradients are written down and no backward pass runs. Else the
+    pass runs under :class:`BackwardMatmul` when the graph multiplies by a large weight matrix
+    (see :func:`gradcam_core.blocked_mm.worth_rerouting`).
     """
     k = classes.shape[1]
     if not logits.requires_grad:  # the layer does not feed the logits at all
         return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device)
     start, seeds = _backward_start(logits, classes, against, sign)
+    if (pooled := _pooled_gradients(start, target, seeds)) is not None:
+        return pooled
     # TorchDispatchMode.__init__ is unannotated in torch, so the call is untyped.
     with BackwardMatmul() if worth_rerouting(model, start) else nullcontext():  # type: ignore[no-untyped-call]
         if k == 1:
@@ -276,6 +280,50 @@ def _backward_start(
     if against is not None:
         seeds.scatter_add_(2, against.T[:, :, None], torch.full_like(seeds[..., :1], -sign))
     return logits, seeds
+
+
+# Autograd nodes that only reshape a tensor, keeping its elements in order: their gradient is a reshape too.
+_RESHAPES = frozenset({"ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "SqueezeBackward1"})
+
+
+def _pooled_gradients(start: Tensor | GradientEdge, target: Tensor, seeds: Tensor) -> Tensor | None:
+    """The gradients [K, N, C, h, w] with respect to ``target`` [N, C, h, w] when the start is its spatial mean.
+
+    That is the head of nearly every CNN classifier: global average pooling, a flatten, a linear
+    layer (``start`` is then the linear layer's input, see :func:`_backward_start`). Each
+    location's gradient is then the linear layer's row divided by h·w, so Grad-CAM's weights are
+    the class's row of the classifier, as in CAM (Zhou et al., CVPR 2016). The recorded graph
+    must show exactly that, node by node: reshapes, one mean over the last two dimensions of
+    ``target``'s shape, then copies (the engine's own clone) down to ``target``. Anything else (a
+    ReLU between ``target`` and the pooling, a mean over other dimensions) returns ``None``, and
+    the backward pass runs. (DenseNet's in-place ReLU after ``norm5`` is no exception: ``target``
+    is then the rectified tensor itself, see :meth:`gradcam_core.taps.Capture.target`.)
+    """
+    if not isinstance(start, GradientEdge) or target.dim() != 4:
+        return None
+    node: Any = start.node  # autograd nodes carry their saved values as untyped attributes
+    while type(node).__name__ in _RESHAPES:
+        node = node.next_functions[0][0]
+    if type(node).__name__ != "MeanBackward1" or tuple(getattr(node, "_saved_self_sym_sizes", ())) != target.shape:
+        return None
+    dims = [d - 2**64 if d >= 2**63 else d for d in node._saved_dim]  # dims come back as unsigned integers
+    if sorted(d % 4 for d in dims) != [2, 3]:
+        return None
+    n, c, h, w = target.shape
+    if seeds.shape[1:] != (n, c):
+        return None
+    edge = node.next_functions[0]
+    while type(edge[0]).__name__ == "CloneBackward0":
+        edge = edge[0].next_functions[0]
+    fn, output_nr = edge
+    reaches = (
+        fn is not None and getattr(fn, "variable", None) is target
+        if target.grad_fn is None
+        else fn is target.grad_fn and output_nr == target.output_nr
+    )
+    if not reaches:
+        return None
+    return (seeds / (h * w))[..., None, None].expand(*seeds.shape, h, w)
 
 
 def _is_parameter(node: Any) -> bool:

@@ -1,4 +1,5 @@
-"""The backward pass starts below a linear head: taken where it is exact, and the same gradients as from the logits."""
+"""The backward pass starts below a linear head, or is skipped after global average pooling: taken where it is
+exact, and the same gradients as from the logits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch import nn
 from torch.autograd.graph import GradientEdge
 from torchvision import models
 
-from gradcam_core.cam import _backward_start, _class_gradients, _forward
+from gradcam_core.cam import _backward_start, _class_gradients, _forward, _pooled_gradients
 from tests.efficientnet import registered
 
 
@@ -110,6 +111,77 @@ def test_a_head_without_bias_starts_below_it() -> None:
     classes = torch.tensor([[4], [0]])
     start, _ = _backward_start(logits, classes, None, 1.0)
     assert isinstance(start, GradientEdge)
+    onehot = torch.zeros(1, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    torch.testing.assert_close(_class_gradients(model, logits, target, classes), expected)
+
+
+POOLED = {"resnet18": True, "vgg11": False, "densenet121": True, "mobilenet_v3_small, weights not frozen": False}
+
+
+@pytest.mark.parametrize(("name", "build", "layer"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_a_pooled_linear_head_needs_no_backward_pass(name, build, layer) -> None:
+    """ResNet's and DenseNet's heads (pool, flatten, linear) are written down; VGG's and MobileNet's MLPs are not."""
+    model = build()
+    logits, target = _capture(model, torch.randn(2, 3, 64, 64), layer)
+    classes = torch.tensor([[3, 7], [0, 9]])
+    start, seeds = _backward_start(logits, classes, None, 1.0)
+    pooled = _pooled_gradients(start, target, seeds)
+    assert (pooled is not None) == POOLED[name], name
+    onehot = torch.zeros(2, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    got = _class_gradients(model, logits, target, classes)
+    assert (got.stride()[-1] == 0) == POOLED[name]  # written down: one value per channel, broadcast over h×w
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_real_models_default_layer_needs_no_backward_pass() -> None:
+    lm = registered()
+    x = torch.randn(1, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(1))
+    logits, target = _capture(lm.model, x, lm.default_layer)
+    top = logits.argmax(1, keepdim=True)
+    start, seeds = _backward_start(logits, top, None, 1.0)
+    pooled = _pooled_gradients(start, target, seeds)
+    assert pooled is not None
+    h, w = target.shape[-2:]
+    torch.testing.assert_close(pooled[0, 0, :, 0, 0], lm.model.classifier.weight[top[0, 0]] / (h * w))
+
+
+class _MeanOverRows(nn.Module):
+    """Pooling over the channels and the rows, leaving the columns: not a global average over the map.
+
+    On a 12×12 input there are as many channels as columns (10), so the shapes alone cannot tell.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 10, 3)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean(dim=(1, 2)))
+
+
+@pytest.mark.parametrize(
+    ("build", "layer"),
+    [
+        (
+            lambda: nn.Sequential(
+                nn.Conv2d(3, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5)
+            ),
+            "0",
+        ),
+        (_MeanOverRows, "conv"),
+    ],
+    ids=["a ReLU between the layer and the pooling", "a mean over other dimensions"],
+)
+def test_other_paths_from_the_pooling_to_the_layer_run_the_backward_pass(build, layer) -> None:
+    model = _frozen(build())
+    logits, target = _capture(model, torch.randn(2, 3, 12, 12), layer)
+    classes = torch.tensor([[1], [2]])
+    start, seeds = _backward_start(logits, classes, None, 1.0)
+    assert isinstance(start, GradientEdge)
+    assert _pooled_gradients(start, target, seeds) is None
     onehot = torch.zeros(1, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
     expected = _from_logits(logits, target, onehot)
     torch.testing.assert_close(_class_gradients(model, logits, target, classes), expected)
