@@ -270,7 +270,7 @@ def _backward_start(
             and isinstance(weight_t, Tensor)
             and weight_t.shape[1] == logits.shape[1]
         ):
-            weight = weight_t.t()
+            weight = weight_t.t().detach()  # the rows are seeds, not a path back to the parameters
             seeds = torch.unflatten(weight.index_select(0, classes.T.flatten()), 0, classes.T.shape)  # [K, N, in]
             if against is not None:
                 seeds = seeds - torch.unflatten(weight.index_select(0, against.T.flatten()), 0, against.T.shape)

@@ -9,7 +9,7 @@ from torch import nn
 from torch.autograd.graph import GradientEdge
 from torchvision import models
 
-from gradcam_core.cam import _backward_start, _class_gradients, _forward, _pooled_gradients
+from gradcam_core.cam import _backward_start, _class_gradients, _forward, _pooled_gradients, compute_cam
 from tests.efficientnet import registered
 
 
@@ -185,3 +185,16 @@ def test_other_paths_from_the_pooling_to_the_layer_run_the_backward_pass(build, 
     onehot = torch.zeros(1, *logits.shape).scatter_(2, classes.T[:, :, None], 1.0)
     expected = _from_logits(logits, target, onehot)
     torch.testing.assert_close(_class_gradients(model, logits, target, classes), expected)
+
+
+def test_a_pooled_head_whose_weights_need_gradients_gives_plain_maps() -> None:
+    """A user's module arrives with trainable weights: the written-down gradients must not carry the weights' graph."""
+    model = models.resnet18(num_classes=10).eval()
+    x = torch.randn(1, 3, 64, 64)
+    logits, target = _capture(model, x, "layer4")
+    start, seeds = _backward_start(logits, logits.argmax(1, keepdim=True), None, 1.0)
+    assert _pooled_gradients(start, target, seeds) is not None  # the shortcut is the path under test
+    result = compute_cam(model, x, "layer4")
+    assert not any(t.requires_grad for t in (result.maps, result.logits, result.probabilities))  # "all detached"
+    assert all(p.grad is None for p in model.parameters())
+    assert float(result.maps.sum()) > 0
