@@ -14,6 +14,7 @@ weights are not on this machine run with random weights (timings do not depend o
     python -m bench.engine [--rounds 7] [--threads 2] [--models efficientnet_lite0,resnet50,vgg19,densenet201]
     python -m bench.engine --torchscript
     python -m bench.engine --efficientnet [--batches 1,8] [--rounds 15] [--threads 1 --clock cpu]
+    python -m bench.engine --paired 300 [--batches 1,8]
 
 With --torchscript every model is compiled with torch.jit.script first and explained through
 ScriptedModel (layer outputs read from the compiled graph); forward is then the compiled model's.
@@ -23,6 +24,11 @@ With --efficientnet it times the registered efficientnet_lite0 only, Grad-CAM fo
 at its default layer ``bn2.act`` (the last activation before pooling), at ``conv_head`` and at two
 earlier blocks, where the backward pass runs through more of the network; forward is timed both
 under ``torch.inference_mode()`` and under ``torch.no_grad()``.
+
+With --paired N it times efficientnet_lite0 at its default layer as N pairs, each a forward pass
+and a Grad-CAM call back to back in a random order, and prints the median of the per-pair ratios
+and of the per-pair differences, each with a bootstrap 95 % interval: a pair shares the machine's
+state of that moment, so the figure holds on a machine that other work slows down now and then.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from pathlib import Path
 
 import torch
 
-from gradcam_core import LoadedModel, ScriptedModel, compute_cam, list_layers, load_model
+from gradcam_core import LayerInfo, LoadedModel, ScriptedModel, compute_cam, list_layers, load_model
 
 _LIBC = ctypes.CDLL("libc.so.6")
 
@@ -63,6 +69,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--torchscript", action="store_true", help="explain the models compiled to TorchScript")
     parser.add_argument("--efficientnet", action="store_true", help="efficientnet_lite0 at bn2.act, conv_head, blocks")
+    parser.add_argument("--paired", type=int, default=0, metavar="N", help="N forward/Grad-CAM pairs, lite0")
     parser.add_argument(
         "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time, steadier when busy"
     )
@@ -70,6 +77,8 @@ def main() -> None:
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     names, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
+    if args.paired:
+        return paired(args.paired, batches, clock)
     if args.efficientnet:
         return efficientnet(args.rounds, batches, clock)
 
@@ -136,7 +145,7 @@ def main() -> None:
         print(f"{n:<19} cam5 batch {max(batches)}: {rss_mb() - base:+.1f} MB")
 
 
-def default_info(lm: LoadedModel) -> object:
+def default_info(lm: LoadedModel) -> LayerInfo | str:
     """The default layer's LayerInfo (as the app and CLI pass it), or its name if it is not listed."""
     infos = list_layers(lm.model, lm.input_size, lm.channels)
     return next((info for info in infos if info.name == lm.default_layer), lm.default_layer)
@@ -208,6 +217,49 @@ def efficientnet(rounds: int, batches: list[int], clock: Callable[[], float]) ->
             spread = quartiles(case, fwd)
             shown = label if label == "no_grad" else f"cam at {label}"
             print(f"  {shown:<22}{ms:>9.1f} ms {ratio:>7.3f}×  {spread}  best {min(case) / min(fwd):.3f}×")
+
+
+def paired(pairs: int, batches: list[int], clock: Callable[[], float]) -> None:
+    """Grad-CAM against an inference forward on efficientnet_lite0, pair by pair, at its default layer."""
+    lm = load_model("efficientnet_lite0", device="cpu")
+    info = default_info(lm)
+    gen, rng = torch.Generator().manual_seed(0), random.Random(0)
+    kind = "CPU time" if clock is time.process_time else "wall time"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {pairs} pairs per batch, {kind}")
+    print(f"efficientnet_lite0 ({'ImageNet weights' if lm.trained else 'random weights'}), Grad-CAM top-1 at {info}")
+    for b in batches:
+        x = torch.randn(b, lm.channels, *lm.input_size, generator=gen)
+
+        def forward(x: torch.Tensor = x) -> object:
+            with torch.inference_mode():
+                return lm.model(x)
+
+        def cam(x: torch.Tensor = x) -> object:
+            return compute_cam(lm.model, x, info)
+
+        for _ in range(3):  # warm-up: allocator, kernels, lazy init
+            forward(), cam()
+        fwd: list[float] = []
+        grad: list[float] = []
+        for _ in range(pairs):
+            order = [(forward, fwd), (cam, grad)]
+            rng.shuffle(order)
+            for fn, out in order:
+                start = clock()
+                fn()
+                out.append(clock() - start)
+        ratios = [g / f for g, f in zip(grad, fwd, strict=True)]
+        diffs = [(g - f) * 1000 for g, f in zip(grad, fwd, strict=True)]
+        fwd_ms, cam_ms = statistics.median(fwd) * 1000, statistics.median(grad) * 1000
+        print(f"batch {b}: medians forward {fwd_ms:.2f} ms, Grad-CAM {cam_ms:.2f} ms; per pair:")
+        print(f"  ratio {bootstrap_median(ratios, rng, '.3f')}×, difference {bootstrap_median(diffs, rng, '+.2f')} ms")
+
+
+def bootstrap_median(values: list[float], rng: random.Random, spec: str, resamples: int = 2000) -> str:
+    """The median of ``values`` and its bootstrap 95 % interval, as ``median [low, high]``."""
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    low, high = medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+    return f"{statistics.median(values):{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 if __name__ == "__main__":
