@@ -90,9 +90,13 @@ def is_loopback(url: str) -> bool:
 
 
 def settle(page: object) -> None:
-    """Wait until Streamlit has stopped running and every image has decoded."""
+    """Wait until Streamlit has stopped running, no element is left from the run before, and every image has decoded.
+
+    The running icon can lag the run's first elements, so a run's stale elements (``data-stale``) are waited out too.
+    """
     page.wait_for_timeout(300)  # type: ignore[attr-defined]
     page.wait_for_selector('[data-testid="stStatusWidgetRunningIcon"]', state="detached", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_selector('[data-testid="stElementContainer"][data-stale="true"]', state="detached", timeout=60_000)  # type: ignore[attr-defined]
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
 
 

@@ -89,7 +89,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         no_exception()
         # Both sides show the maps of the class predicted before and the one predicted after.
         for caption in ("star (predicted before)", "circle (predicted after)"):
-            assert page.get_by_text(caption).count() == 2, caption
+            expect(page.get_by_text(caption)).to_have_count(2, timeout=30_000)
         screenshot(page, shots / "04_crop_after.png")
 
         page.get_by_role("button", name="Pin before to board").click()
