@@ -53,19 +53,6 @@ def test_torchvision_heads_start_below_the_linear_layer_with_the_same_gradients(
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
 
-def test_the_real_model_starts_below_its_classifier_and_its_maps_do_not_change() -> None:
-    lm = registered()
-    x = torch.randn(1, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(0))
-    logits, target = _capture(lm.model, x, lm.default_layer)
-    top = logits.argmax(1, keepdim=True)
-    start, seeds = _backward_start(logits, top, None, 1.0)
-    assert isinstance(start, GradientEdge)
-    torch.testing.assert_close(seeds[0], lm.model.classifier.weight[top[0]])  # d logit_c / d features = W[c]
-    onehot = torch.zeros(1, *logits.shape).scatter_(2, top.T[:, :, None], 1.0)
-    expected = _from_logits(logits, target, onehot)
-    torch.testing.assert_close(_class_gradients(lm.model, logits, target, top), expected)
-
-
 class _BiasFromFeatures(nn.Module):
     """A head whose additive term depends on the features too: ``addmm(b(f), f, W.T)``."""
 
@@ -135,16 +122,22 @@ def test_a_pooled_linear_head_needs_no_backward_pass(name, build, layer) -> None
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
 
-def test_the_real_models_default_layer_needs_no_backward_pass() -> None:
+def test_the_real_model_starts_below_its_classifier_needs_no_backward_pass_and_its_maps_do_not_change() -> None:
     lm = registered()
-    x = torch.randn(1, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(1, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(0))
     logits, target = _capture(lm.model, x, lm.default_layer)
     top = logits.argmax(1, keepdim=True)
     start, seeds = _backward_start(logits, top, None, 1.0)
-    pooled = _pooled_gradients(start, target, seeds)
+    assert isinstance(start, GradientEdge)
+    row = lm.model.classifier.weight[top[0, 0]]
+    torch.testing.assert_close(seeds[0, 0], row)  # d logit_c / d features = W[c]
+    pooled = _pooled_gradients(start, target, seeds)  # written down through the global average pool
     assert pooled is not None
     h, w = target.shape[-2:]
-    torch.testing.assert_close(pooled[0, 0, :, 0, 0], lm.model.classifier.weight[top[0, 0]] / (h * w))
+    torch.testing.assert_close(pooled[0, 0, :, 0, 0], row / (h * w))
+    onehot = torch.zeros(1, *logits.shape).scatter_(2, top.T[:, :, None], 1.0)
+    expected = _from_logits(logits, target, onehot)
+    torch.testing.assert_close(_class_gradients(lm.model, logits, target, top), expected)
 
 
 class _MeanOverRows(nn.Module):
