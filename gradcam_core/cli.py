@@ -1,7 +1,8 @@
 """Command line: explain many images reproducibly, writing overlays, raw maps and a manifest.
 
     python -m gradcam_core explain IMAGE_OR_DIR... --model M --out DIR [options]
-    python -m gradcam_core app [STREAMLIT_ARGS]      (installed: gradcam-explorer explain | app)
+    python -m gradcam_core audit DATA --model M --out FILE.parquet [--ray auto|local|ADDRESS] [options]
+    python -m gradcam_core app [STREAMLIT_ARGS]      (installed: gradcam-explorer explain | audit | app)
 
 Bad files are skipped and listed (in the manifest and on stderr); the exit status is 0 when
 every image was explained, 1 when some were skipped, and 2 for unusable arguments.
@@ -22,12 +23,12 @@ import torch
 from gradcam_core.cam import compute_cam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
-from gradcam_core.labels import parse_labels
 from gradcam_core.layers import list_layers, resolve_layer
 from gradcam_core.logits import model_logits
 from gradcam_core.methods import METHODS
-from gradcam_core.models import LoadedModel, from_torchscript, list_models, load_model
-from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, parse_stats
+from gradcam_core.modelref import ModelRef
+from gradcam_core.models import list_models
+from gradcam_core.preprocess import parse_stats
 from gradcam_core.provenance import manifest_header, safe_stem, sha256_hex, top_classes
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
 from gradcam_core.render import COLORMAPS, overlay
@@ -58,15 +59,64 @@ def _parser() -> argparse.ArgumentParser:
         "PNG and a raw .npy map per image and class, plus manifest.json recording how they were made.",
     )
     ex.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
-    ex.add_argument(
+    _model_arguments(ex)
+    ex.add_argument("--layer", help="target layer (default: the model's own default)")
+    ex.add_argument("--method", default="gradcam", choices=list(METHODS))
+    ex.add_argument("--classes", default="top1", help="'top1', 'top5' or comma-separated class indices")
+    ex.add_argument("--crop", help="explain only this box of each image: x,y,w,h in pixels")
+    ex.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    ex.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0 to 1 (default 0.45)")
+    ex.add_argument("--colormap", default="jet", choices=list(COLORMAPS))
+    au = sub.add_parser(
+        "audit",
+        help="explain a whole labelled dataset into one Parquet file, here or on a Ray cluster",
+        description="Explain every image of a labelled dataset (an ImageFolder, a CSV of path,label, or a ZIP "
+        "of either) and write one Parquet file: predictions, the raw map and its statistics per image, layer "
+        "and method, with the run's provenance in the schema's metadata (see gradcam_core.audit).",
+    )
+    au.add_argument("data", type=Path, metavar="DATA")
+    _model_arguments(au)
+    au.add_argument(
+        "--labels-map", type=Path, help="a JSON {label: class} or CSV label,class for labels that are not class names"
+    )
+    au.add_argument(
+        "--layer",
+        action="append",
+        dest="layers",
+        metavar="L",
+        help="a layer to explain at (repeat for more; default: the model's own)",
+    )
+    au.add_argument("--method", default="gradcam", choices=list(METHODS))
+    au.add_argument("--out", required=True, type=Path, help="the Parquet file to write")
+    au.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default 16)")
+    au.add_argument("--limit", type=int, metavar="N", help="audit only the first N images (by path)")
+    au.add_argument("--resume", action="store_true", help="continue an interrupted run into --out")
+    au.add_argument("--overwrite", action="store_true", help="replace --out and any parts left by a run")
+    au.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help="run on Ray: a local one, this machine's cluster, or a cluster's address",
+    )
+    au.add_argument(
+        "--actors", type=int, metavar="N", help="Ray actors, one model each (default: as the CPUs or GPUs allow)"
+    )
+    au.add_argument("--cpus-per-actor", type=float, default=1, metavar="C", help="CPUs per Ray actor (default 1)")
+    au.add_argument("--gpus-per-actor", type=float, default=0, metavar="G", help="GPUs per Ray actor (default 0)")
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments that name a model, its weights, labels and preprocessing (see :class:`ModelRef`)."""
+    p.add_argument(
         "--model",
         required=True,
         metavar="M",
         help="a TorchScript file (torch.jit.save), or one of: " + ", ".join(list_models()),
     )
-    ex.add_argument("--weights", default="pretrained", help="'pretrained' (default), 'random' or a state_dict path")
-    ex.add_argument("--labels", type=Path, help="class names: one per line, a JSON list or a JSON {index: name}")
-    pre = ex.add_argument_group(
+    p.add_argument("--weights", default="pretrained", help="'pretrained' (default), 'random' or a state_dict path")
+    p.add_argument("--labels", type=Path, help="class names: one per line, a JSON list or a JSON {index: name}")
+    pre = p.add_argument_group(
         "preprocessing",
         "How the model's input is made (default: the registry's for a listed model; ImageNet's, 224 × 224, for "
         "a TorchScript file). Any of these replaces a listed model's own preprocessing.",
@@ -80,14 +130,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     pre.add_argument("--mean", help="normalisation mean: one value or R,G,B (default ImageNet's)")
     pre.add_argument("--std", help="normalisation std: one value or R,G,B (default ImageNet's)")
-    ex.add_argument("--layer", help="target layer (default: the model's own default)")
-    ex.add_argument("--method", default="gradcam", choices=list(METHODS))
-    ex.add_argument("--classes", default="top1", help="'top1', 'top5' or comma-separated class indices")
-    ex.add_argument("--crop", help="explain only this box of each image: x,y,w,h in pixels")
-    ex.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
-    ex.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0 to 1 (default 0.45)")
-    ex.add_argument("--colormap", default="jet", choices=list(COLORMAPS))
-    return parser
 
 
 def _files(inputs: Sequence[Path]) -> list[Path]:
@@ -101,13 +143,11 @@ def _files(inputs: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LoadedModel:
+def _model_ref(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ModelRef:
     """The model the arguments name, with their labels and preprocessing."""
-    scripted = args.model not in list_models()
-    if scripted and not Path(args.model).is_file():
+    if args.model not in list_models() and not Path(args.model).is_file():
         parser.error(f"--model must be a TorchScript file or one of {', '.join(list_models())}, got '{args.model}'")
-    labels = parse_labels(args.labels.read_bytes()) if args.labels else None
-    size = (224, 224)
+    size: tuple[int, int] | None = None
     if args.input_size:
         try:
             values = [int(v) for v in args.input_size.split(",")]
@@ -116,19 +156,49 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LoadedMo
         if len(values) != 2 or min(values) < 1:
             parser.error(f"--input-size must be H,W with positive numbers, got '{args.input_size}'")
         size = (values[0], values[1])
-    mean = parse_stats(args.mean, "mean") if args.mean else IMAGENET_MEAN
-    std = parse_stats(args.std, "std") if args.std else IMAGENET_STD
-    resize: int | None = round(min(size) * 256 / 224)
+    resize: int | None = None
     if args.resize:
         if args.resize != "none" and not args.resize.isdigit():
             parser.error(f"--resize must be a number of pixels or 'none', got '{args.resize}'")
-        resize = None if args.resize == "none" else int(args.resize)
-    if scripted:
-        return from_torchscript(args.model, categories=labels, input_size=size, mean=mean, std=std, resize=resize)
-    loaded = load_model(args.model, args.weights, device="auto", categories=labels)
-    if args.input_size or args.resize or args.mean or args.std:
-        return loaded.with_preprocessing(size, mean, std, resize)
-    return loaded
+        resize = 0 if args.resize == "none" else int(args.resize)
+    return ModelRef(
+        model=args.model,
+        weights=args.weights,
+        labels=str(args.labels) if args.labels else None,
+        input_size=size,
+        mean=tuple(parse_stats(args.mean, "mean")) if args.mean else None,
+        std=tuple(parse_stats(args.std, "std")) if args.std else None,
+        resize=resize,
+    )
+
+
+def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    """The ``audit`` command: 0 when every image was audited, 1 when some could not be read."""
+    from gradcam_core.audit import AuditError, audit, read_audit
+    from gradcam_core.datasets import DatasetError, parse_labels_map
+
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 0):
+        parser.error("--batch-size must be at least 1 and --limit at least 0")
+    try:
+        labels_map = parse_labels_map(args.labels_map.read_bytes()) if args.labels_map else None
+        path = audit(
+            args.data, model=_model_ref(args, parser), out=args.out, layers=args.layers, method=args.method,
+            batch_size=args.batch_size, limit=args.limit, resume=args.resume, overwrite=args.overwrite,
+            labels_map=labels_map, ray=args.ray, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+            gpus_per_actor=args.gpus_per_actor, progress=not args.quiet,
+            note=lambda line: print(f"note: {line}", file=sys.stderr),
+            command=["gradcam-explorer", *argv],
+        )  # fmt: skip
+    except (AuditError, DatasetError, WeightsUnavailable, CheckpointError, ValueError, OSError, RuntimeError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    found = read_audit(path).frame
+    failed = int(found["error"].notna().sum())
+    known = found[found["correct"].notna()]
+    accuracy = (
+        f"{known['correct'].mean():.1%} top-1 on {len(known)} labelled rows" if len(known) else "no labelled rows"
+    )
+    print(f"wrote {len(found)} rows to {path}: {accuracy}; {failed} could not be read", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _app(streamlit_args: Sequence[str]) -> int:
@@ -153,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _app(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        return _audit(args, parser, argv)
     if not 0 <= args.alpha <= 1:
         parser.error("--alpha must be between 0 and 1")
     box: tuple[int, int, int, int] | None = None
@@ -165,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--crop must be x,y,w,h with a positive width and height, got '{args.crop}'")
         box = values
     try:
-        loaded = _load(args, parser)
+        loaded = _model_ref(args, parser).load()
     except (WeightsUnavailable, CheckpointError, ValueError, OSError) as exc:
         parser.exit(2, f"error: {exc}\n")
     layer = args.layer or loaded.default_layer

@@ -1,0 +1,233 @@
+"""Labelled datasets for an audit: an ImageFolder, a CSV of ``path,label``, or a ZIP of either.
+
+:func:`read_dataset` lists a dataset's items without opening an image, so the list can be made on
+the driver and the images read wherever they are explained (:func:`read_bytes`). Labels are matched
+to the model's class names (exactly, then ignoring case, ``_`` and ``-``, then as an index), or through
+a labels map. A label that matches no class is kept and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+__all__ = ["Dataset", "DatasetError", "Item", "match_labels", "parse_labels_map", "read_bytes", "read_dataset"]
+
+_ZIP = "zip:"
+_IN_ZIP = "!"
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be read at all (the message says what to fix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One labelled image of a dataset.
+
+    Attributes:
+        path: where it is within the dataset (``class/name.jpg``, or as the CSV names it): the row's key.
+        uri: where its bytes are: a file path, or ``zip:ARCHIVE!MEMBER`` (see :func:`read_bytes`).
+        label: its label as the dataset gives it (a folder name, or the CSV's label).
+        index: the model's class for that label, or ``None`` when the label matches none.
+    """
+
+    path: str
+    uri: str
+    label: str
+    index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A dataset's items and what was found wrong while listing them.
+
+    Attributes:
+        items: every item, sorted by path.
+        problems: plain-language notes on what was left out or looks wrong (files outside a class folder…).
+        unknown_labels: each label that matches no class, with how many items carry it.
+    """
+
+    items: list[Item]
+    problems: list[str] = field(default_factory=list)
+    unknown_labels: dict[str, int] = field(default_factory=dict)
+
+
+def read_bytes(uri: str) -> bytes:
+    """The bytes an item's ``uri`` points to: a file, or a member of a ZIP archive."""
+    if uri.startswith(_ZIP):
+        archive, _, member = uri[len(_ZIP) :].rpartition(_IN_ZIP)
+        with zipfile.ZipFile(archive) as z:
+            return z.read(member)
+    return Path(uri).read_bytes()
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def parse_labels_map(data: bytes) -> dict[str, str]:
+    """A labels map from a JSON object ``{label: class}`` or a two-column CSV ``label,class``.
+
+    ``class`` is a class name or index. Raises :class:`DatasetError` for anything else.
+    """
+    text = data.decode("utf-8-sig")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+        if not rows or any(len(r) < 2 for r in rows):
+            raise DatasetError(
+                "the labels map must be a JSON object {label: class} or a CSV of label,class rows"
+            ) from None
+        return {r[0].strip(): r[1].strip() for r in rows}
+    if not isinstance(parsed, dict):
+        raise DatasetError('the labels map must be a JSON object {label: class}, e.g. {"n01443537": "goldfish"}')
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
+def match_labels(
+    labels: Sequence[str], categories: Sequence[str], labels_map: Mapping[str, str] | None = None
+) -> dict[str, int | None]:
+    """Each label's class index: through ``labels_map`` first, then by name, then as an index."""
+    exact = {c: i for i, c in enumerate(categories)}
+    loose: dict[str, int] = {}
+    for i, c in enumerate(categories):
+        loose.setdefault(_key(c), i)
+
+    def one(label: str) -> int | None:
+        if label in exact:
+            return exact[label]
+        if _key(label) in loose:
+            return loose[_key(label)]
+        if label.strip().isdigit() and int(label) < len(categories):
+            return int(label)
+        return None
+
+    out: dict[str, int | None] = {}
+    for label in labels:
+        mapped = (labels_map or {}).get(label)
+        out[label] = one(mapped) if mapped is not None else one(label)
+    return out
+
+
+def _image_folder(files: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(path, uri, label) for files one folder deep; notes on the files left out."""
+    found, left = [], []
+    for path, uri in files:
+        parts = PurePosixPath(path).parts
+        if len(parts) == 2:
+            found.append((path, uri, parts[0]))
+        else:
+            left.append(path)
+    notes = []
+    if left:
+        shown = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
+        notes.append(f"{len(left)} file(s) are not in a class folder and were left out: {shown}")
+    return found, notes
+
+
+def _csv_rows(text: str, base: str, name: str) -> list[tuple[str, str]]:
+    """(path, label) rows of a CSV, with or without a ``path,label`` header."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise DatasetError(f"{name} has no rows: write one 'path,label' row per image")
+    head = [c.strip().casefold() for c in rows[0]]
+    ip, il = (head.index("path"), head.index("label")) if "path" in head and "label" in head else (0, 1)
+    if "path" in head:
+        rows = rows[1:]
+    bad = [n for n, r in enumerate(rows, start=2 if "path" in head else 1) if len(r) <= max(ip, il)]
+    if bad:
+        raise DatasetError(f"{name}: line {bad[0]} has no label; each row must be 'path,label'")
+    return [(str(PurePosixPath(base, r[ip].strip())) if base else r[ip].strip(), r[il].strip()) for r in rows]
+
+
+def _hidden(path: str) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in PurePosixPath(path).parts)
+
+
+def read_dataset(source: str | Path, categories: Sequence[str], labels_map: Mapping[str, str] | None = None) -> Dataset:
+    """List a dataset's items, matched to ``categories``.
+
+    Args:
+        source: an ImageFolder (one folder per class), a ``.csv`` of ``path,label`` (paths relative to
+            the CSV's folder, or absolute), or a ``.zip`` holding either.
+        categories: the model's class names, in output order.
+        labels_map: labels (folder names, CSV labels) to class names or indices, for labels that are
+            not the model's own names (WordNet IDs, say).
+
+    Raises:
+        DatasetError: when nothing can be listed (no such path, an empty folder, an unreadable CSV or ZIP).
+    """
+    source = Path(source)
+    problems: list[str] = []
+    rows: list[tuple[str, str, str]] = []  # (path, uri, label)
+    if source.is_dir():
+        files = [
+            (p.relative_to(source).as_posix(), str(p))
+            for p in sorted(source.rglob("*"))
+            if p.is_file() and not _hidden(p.relative_to(source).as_posix())
+        ]
+        rows, problems = _image_folder(files)
+    elif source.suffix.lower() == ".csv" and source.is_file():
+        for path, label in _csv_rows(source.read_text(encoding="utf-8-sig"), "", source.name):
+            full = Path(path) if Path(path).is_absolute() else source.parent / path
+            rows.append((path, str(full), label))
+    elif source.suffix.lower() == ".zip" and source.is_file():
+        rows, problems = _zip_rows(source)
+    elif not source.exists():
+        raise DatasetError(f"no dataset at '{source}': give an ImageFolder, a .csv of path,label, or a .zip of either")
+    else:
+        raise DatasetError(f"'{source.name}' is not a folder, a .csv or a .zip: give an ImageFolder, a CSV or a ZIP")
+    if not rows:
+        raise DatasetError(
+            f"no images found in '{source}': an ImageFolder holds one folder per class with the images inside "
+            "(e.g. goldfish/001.jpg); a CSV lists path,label rows"
+        )
+    matched = match_labels(sorted({label for _, _, label in rows}), categories, labels_map)
+    items = sorted((Item(p, u, label, matched[label]) for p, u, label in rows), key=lambda i: i.path)
+    seen = Counter(i.path for i in items)
+    if dupes := [p for p, n in seen.items() if n > 1]:
+        raise DatasetError(f"'{dupes[0]}' is listed {seen[dupes[0]]} times: list each image once")
+    unknown = Counter(i.label for i in items if i.index is None)
+    if unknown:
+        shown = ", ".join(f"'{k}' ({n})" for k, n in unknown.most_common(5)) + (" …" if len(unknown) > 5 else "")
+        problems.append(
+            f"{len(unknown)} label(s) match no class of the model and are audited with no true class: {shown}. "
+            "Name the folders as the model's classes, or pass a labels map (--labels-map) from label to class."
+        )
+    return Dataset(items, problems, dict(unknown))
+
+
+def _zip_rows(source: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(path, uri, label) rows of a ZIP that holds an ImageFolder or a CSV, and notes on what was left out."""
+    try:
+        with zipfile.ZipFile(source) as z:
+            names = [n for n in z.namelist() if not n.endswith("/") and not _hidden(n)]
+            csvs = sorted((n for n in names if n.lower().endswith(".csv")), key=lambda n: (n.count("/"), n))
+            text = z.read(csvs[0]).decode("utf-8-sig") if csvs else ""
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(f"'{source.name}' is not a readable ZIP ({exc}): zip the ImageFolder or CSV again") from None
+    uri = f"{_ZIP}{source.resolve()}{_IN_ZIP}"
+    if csvs:
+        base = str(PurePosixPath(csvs[0]).parent)
+        base = "" if base == "." else base
+        inside = set(names)
+        rows = []
+        for path, label in _csv_rows(text, base, csvs[0]):
+            member = path if path in inside else str(PurePosixPath(path))
+            rows.append((member, uri + member, label))
+        return rows, []
+    # An ImageFolder, perhaps inside one top folder (as zipping a folder makes it).
+    tops = {PurePosixPath(n).parts[0] for n in names}
+    strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) > 1 for n in names)
+    files = [(str(PurePosixPath(*PurePosixPath(n).parts[1:])) if strip else n, n) for n in names]
+    found, notes = _image_folder(files)
+    return [(p, uri + m, label) for p, m, label in found], notes
