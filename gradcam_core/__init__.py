@@ -8,17 +8,25 @@ The public API, in the order a caller meets it::
     result = compute_cam(loaded.model, batch, loaded.default_layer, classes=None, method="gradcam")
     picture = overlay(image, paste_map(result.maps[0, 0], loaded.input_region(image.size), image.size))
 
+    out = audit("val/", model="efficientnet_lite0", out="val.parquet")   # a whole labelled dataset
+    found = read_audit(out)                                  # .frame (pandas), .maps [N, h, w]
+
 This package never imports Streamlit; the app's UI lives beside it.
 """
 
+from gradcam_core.audit import AuditError, AuditFile, audit, read_audit
+from gradcam_core.auditor import Auditor
 from gradcam_core.cam import CamResult, compute_cam
+from gradcam_core.datasets import Dataset, DatasetError, read_dataset
 from gradcam_core.demo.model import DEMO_NAME as DEMO_MODEL
 from gradcam_core.demo.model import SAMPLES_DIR as DEMO_SAMPLES
 from gradcam_core.faithfulness import Faithfulness, evaluate_map, random_map, target_score, verdict
 from gradcam_core.images import MAX_PIXELS, ImageError, load_image
 from gradcam_core.labels import parse_labels
 from gradcam_core.layers import LayerInfo, list_layers, resolve_layer
+from gradcam_core.mapstats import MapStats, map_stats
 from gradcam_core.methods import CLASS_AGNOSTIC, METHODS, Method
+from gradcam_core.modelref import ModelRef
 from gradcam_core.models import (
     DEFAULT_MODEL,
     LoadedModel,
@@ -53,19 +61,27 @@ __all__ = [
     "IMAGENET_STD",
     "MAX_PIXELS",
     "METHODS",
+    "AuditError",
+    "AuditFile",
+    "Auditor",
     "Box",
     "CamResult",
     "CheckpointError",
+    "Dataset",
+    "DatasetError",
     "Faithfulness",
     "ImageError",
     "LayerInfo",
     "LoadedModel",
+    "MapStats",
     "Method",
+    "ModelRef",
     "ModelSpec",
     "Preprocess",
     "Progress",
     "ScriptedModel",
     "WeightsUnavailable",
+    "audit",
     "clamp_box",
     "compute_cam",
     "crop",
@@ -83,6 +99,7 @@ __all__ = [
     "list_models",
     "load_image",
     "load_model",
+    "map_stats",
     "model_spec",
     "normalize",
     "occlude",
@@ -92,6 +109,8 @@ __all__ = [
     "paste_map",
     "provenance_stamp",
     "random_map",
+    "read_audit",
+    "read_dataset",
     "resolve_layer",
     "safe_stem",
     "target_score",

@@ -48,7 +48,7 @@ from gradcam_core.auditor import Auditor
 from gradcam_core.datasets import Item, read_dataset
 from gradcam_core.mapstats import BORDER_BAND, HOT_SHARE
 from gradcam_core.modelref import ModelRef
-from gradcam_core.provenance import stamp
+from gradcam_core.provenance import model_record, stamp
 
 __all__ = ["META_KEY", "SCHEMA", "AuditError", "AuditFile", "audit", "finish", "read_audit", "run_batches"]
 
@@ -218,12 +218,7 @@ def audit(
     items = dataset.items[:limit] if limit is not None else dataset.items
     meta = {
         **stamp(SCHEMA),
-        "model": {
-            "name": loaded.name, "source": ref.model, "weights": loaded.weights,
-            "weights_sha256": loaded.weights_sha256, "trained": loaded.trained,
-            "preprocess": repr(loaded.preprocess), "input_size": list(loaded.input_size),
-            "classes": len(loaded.categories),
-        },
+        "model": {**model_record(loaded), "source": ref.model, "classes": len(loaded.categories)},
         "layers": [i.name for i in auditor.layers], "method": method,
         "source": str(source), "items": len(items), "command": list(command or sys.argv),
         "problems": dataset.problems, "unknown_labels": dataset.unknown_labels,
@@ -236,6 +231,8 @@ def audit(
     tables, keys = _done(out) if resume else ([], set())
     names = [i.name for i in auditor.layers]
     pending = [i for i in items if any((i.path, loaded.name, layer, method) not in keys for layer in names)]
+    if resume:
+        (note or _log.warning)(f"resuming: {len(keys)} row(s) already written; {len(pending)} image(s) to go")
     parts.mkdir(parents=True, exist_ok=True)
     n = max((int(p.stem.split("-")[1]) for p in parts.glob("part-*.parquet")), default=-1) + 1
     if ray is None:

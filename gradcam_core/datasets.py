@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from PIL import Image
+
 __all__ = ["Dataset", "DatasetError", "Item", "match_labels", "parse_labels_map", "read_bytes", "read_dataset"]
 
 _ZIP = "zip:"
@@ -118,19 +120,31 @@ def match_labels(
     return out
 
 
+def _shown(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:5]) + (" …" if len(paths) > 5 else "")
+
+
 def _image_folder(files: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(path, uri, label) for files one folder deep; notes on the files left out."""
-    found, left = [], []
+    """(path, uri, label) for image files one folder deep; notes on the files left out.
+
+    A file whose name does not end as an image format Pillow reads (``notes.txt``, ``Thumbs.db``) is
+    left out with a note; an image file that turns out to be broken is kept, and its row says why.
+    """
+    suffixes = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}  # not .pdf
+    found, outside, other = [], [], []
     for path, uri in files:
         parts = PurePosixPath(path).parts
-        if len(parts) == 2:
-            found.append((path, uri, parts[0]))
+        if len(parts) != 2:
+            outside.append(path)
+        elif PurePosixPath(path).suffix.lower() not in suffixes:
+            other.append(path)
         else:
-            left.append(path)
+            found.append((path, uri, parts[0]))
     notes = []
-    if left:
-        shown = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
-        notes.append(f"{len(left)} file(s) are not in a class folder and were left out: {shown}")
+    if outside:
+        notes.append(f"{len(outside)} file(s) are not in a class folder and were left out: {_shown(outside)}")
+    if other:
+        notes.append(f"{len(other)} file(s) are not images and were left out: {_shown(other)}")
     return found, notes
 
 
@@ -180,6 +194,8 @@ def read_dataset(source: str | Path, categories: Sequence[str], labels_map: Mapp
         for path, label in _csv_rows(source.read_text(encoding="utf-8-sig"), "", source.name):
             full = Path(path) if Path(path).is_absolute() else source.parent / path
             rows.append((path, str(full), label))
+        if missing := [p for p, u, _ in rows if not Path(u).is_file()]:
+            problems.append(f"{len(missing)} file(s) that {source.name} lists do not exist: {_shown(missing)}")
     elif source.suffix.lower() == ".zip" and source.is_file():
         rows, problems = _zip_rows(source)
     elif not source.exists():
@@ -220,11 +236,10 @@ def _zip_rows(source: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
         base = str(PurePosixPath(csvs[0]).parent)
         base = "" if base == "." else base
         inside = set(names)
-        rows = []
-        for path, label in _csv_rows(text, base, csvs[0]):
-            member = path if path in inside else str(PurePosixPath(path))
-            rows.append((member, uri + member, label))
-        return rows, []
+        rows = [(path, uri + path, label) for path, label in _csv_rows(text, base, csvs[0])]
+        missing = [p for p, _, _ in rows if p not in inside]
+        notes = [f"{len(missing)} file(s) that {csvs[0]} lists are not in the ZIP: {_shown(missing)}"]
+        return rows, notes if missing else []
     # An ImageFolder, perhaps inside one top folder (as zipping a folder makes it).
     tops = {PurePosixPath(n).parts[0] for n in names}
     strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) > 1 for n in names)

@@ -38,7 +38,7 @@ import torchvision
 
 from gradcam_core.models import LoadedModel
 
-__all__ = ["SCHEMA", "manifest_header", "safe_stem", "stamp", "top_classes", "versions"]
+__all__ = ["SCHEMA", "manifest_header", "model_record", "safe_stem", "stamp", "top_classes", "versions"]
 
 SCHEMA = "gradcam-explorer/manifest/1"
 
@@ -64,18 +64,23 @@ def stamp(schema: str = SCHEMA) -> dict[str, Any]:
     return {"schema": schema, "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": versions()}
 
 
+def model_record(loaded: LoadedModel) -> dict[str, Any]:
+    """What an export records of its model: name, weights and their SHA-256, preprocessing, input size."""
+    return {
+        "name": loaded.name,
+        "weights": loaded.weights,
+        "weights_sha256": loaded.weights_sha256,
+        "trained": loaded.trained,
+        "preprocess": repr(loaded.preprocess),
+        "input_size": list(loaded.input_size),
+    }
+
+
 def manifest_header(loaded: LoadedModel, layer: str, method: str, normalisation: str) -> dict[str, Any]:
     """The manifest's fields shared by every item."""
     return {
         **stamp(),
-        "model": {
-            "name": loaded.name,
-            "weights": loaded.weights,
-            "weights_sha256": loaded.weights_sha256,
-            "trained": loaded.trained,
-            "preprocess": repr(loaded.preprocess),
-            "input_size": list(loaded.input_size),
-        },
+        "model": model_record(loaded),
         "layer": layer,
         "method": method,
         "normalisation": normalisation,
