@@ -98,6 +98,11 @@ def run_on_ray(
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         resources = ray.cluster_resources()
+        if gpus_per_actor > resources.get("GPU", 0):
+            raise RuntimeError(
+                f"each actor asks for {gpus_per_actor:g} GPU(s), but this Ray cluster has "
+                f"{resources.get('GPU', 0):g}: drop --gpus-per-actor, or join a cluster with GPUs"
+            )
         if actors is None:
             cpus = int(resources.get("CPU", 1) // max(cpus_per_actor, 1e-9))
             gpus = int(resources.get("GPU", 0) // gpus_per_actor) if gpus_per_actor else cpus
