@@ -11,8 +11,9 @@ written are kept and not computed again, and no row is written twice.
 
 **The file.** One row per image, model, layer and method, sorted by path and layer:
 
-- ``path`` (within the dataset), ``label`` (as the dataset gives it), ``true_index`` and ``true_name``
-  (``null`` when the label matches no class), ``pred_index``, ``pred_name``, ``pred_prob``,
+- ``path`` (within the dataset), ``uri`` (where the image was read: a file, or ``zip:ARCHIVE!MEMBER``),
+  ``label`` (as the dataset gives it), ``true_index`` and ``true_name`` (``null`` when the label matches
+  no class), ``pred_index``, ``pred_name``, ``pred_prob``,
   ``correct``, ``true_prob``, ``top5_index`` and ``top5_prob`` (fixed-size lists);
 - ``map_class`` (the class the map explains: the prediction), ``map_column`` (the column holding the
   row's map), and the map itself in ``map_HxW``, an ``arrow.fixed_shape_tensor(float32, [H, W])``
@@ -50,7 +51,7 @@ from gradcam_core.mapstats import BORDER_BAND, HOT_SHARE
 from gradcam_core.modelref import ModelRef
 from gradcam_core.provenance import model_record, stamp
 
-__all__ = ["META_KEY", "SCHEMA", "AuditError", "AuditFile", "audit", "finish", "read_audit", "run_batches"]
+__all__ = ["META_KEY", "SCHEMA", "AuditError", "AuditFile", "audit", "finish", "read_audit", "read_meta", "run_batches"]
 
 SCHEMA = "gradcam-explorer/audit/1"
 META_KEY = b"gradcam_audit"
@@ -218,7 +219,10 @@ def audit(
     items = dataset.items[:limit] if limit is not None else dataset.items
     meta = {
         **stamp(SCHEMA),
-        "model": {**model_record(loaded), "source": ref.model, "classes": len(loaded.categories)},
+        "model": {
+            **model_record(loaded), "source": ref.model, "classes": len(loaded.categories),
+            "resize": loaded.resize,  # with input_size: the part of each image the map covers
+        },
         "layers": [i.name for i in auditor.layers], "method": method,
         "source": str(source), "items": len(items), "command": list(command or sys.argv),
         "problems": dataset.problems, "unknown_labels": dataset.unknown_labels,
@@ -276,6 +280,19 @@ def _meta(schema: pa.Schema) -> dict[str, Any]:
     return loaded
 
 
+def read_meta(source: str | Path | bytes) -> dict[str, Any]:
+    """An audit's provenance record alone, from its schema (no rows are read).
+
+    Raises:
+        AuditError: for a file that is not an audit.
+    """
+    try:
+        schema = pq.read_schema(pa.BufferReader(source) if isinstance(source, bytes) else source)
+    except pa.ArrowInvalid as exc:
+        raise AuditError(f"this is not a Parquet file ({exc}): open the .parquet file that `audit` wrote") from None
+    return _meta(schema)
+
+
 def read_audit(source: str | Path | bytes, layer: str | None = None) -> AuditFile:
     """Read an audit: its rows as a DataFrame, their maps as one [N, h, w] array, and its provenance.
 
@@ -286,8 +303,8 @@ def read_audit(source: str | Path | bytes, layer: str | None = None) -> AuditFil
     Raises:
         AuditError: for a file that is not an audit, or maps of several shapes and no ``layer``.
     """
+    meta = read_meta(source)
     table = pq.read_table(pa.BufferReader(source) if isinstance(source, bytes) else source)
-    meta = _meta(table.schema)
     if layer is not None:
         table = table.filter(pc.equal(table.column("layer"), layer))
     tensors = [f.name for f in table.schema if isinstance(f.type, pa.FixedShapeTensorType)]

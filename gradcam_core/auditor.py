@@ -42,6 +42,7 @@ def result_schema(map_shapes: Sequence[tuple[int, int]], top: int) -> pa.Schema:
     """The columns an :class:`Auditor` returns, for its layers' map shapes and its top-k."""
     cols: list[pa.Field] = [
         pa.field("path", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
         pa.field("label", pa.string()),
         pa.field("true_index", pa.int32()),
         pa.field("true_name", pa.string()),
@@ -110,9 +111,10 @@ class Auditor:
         reason in ``error``; a batch in which no item can be read gives only such rows.
         """
         paths = [str(p) for p in batch["path"]]
+        uris = [str(u) for u in batch["uri"]]
         labels = [str(v) for v in batch["label"]]
         truths = [None if int(v) < 0 else int(v) for v in batch["index"]]
-        decoded = [_decode(str(u)) for u in batch["uri"]]
+        decoded = [_decode(u) for u in uris]
         ok = [i for i, (image, _) in enumerate(decoded) if image is not None]
         cats = self.loaded.categories
         rows: list[dict[str, Any]] = []
@@ -123,7 +125,7 @@ class Auditor:
             for i, path in enumerate(paths):
                 truth = truths[i]
                 row: dict[str, Any] = {
-                    "path": path, "label": labels[i], "true_index": truth,
+                    "path": path, "uri": uris[i], "label": labels[i], "true_index": truth,
                     "true_name": cats[truth] if truth is not None else None,
                     "model": self.loaded.name, "layer": info.name, "method": self.method,
                     "map_column": column, "error": decoded[i][1],

@@ -19,7 +19,7 @@ from gradcam_core.efficientnet_lite import LiteVariant
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import list_layers
 from gradcam_core.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from gradcam_core.regions import Box
+from gradcam_core.regions import Box, input_region
 from gradcam_core.spec import ModelSpec
 from gradcam_core.torchscript import ScriptedModel, load_scripted
 from gradcam_core.weights import (
@@ -109,12 +109,7 @@ class LoadedModel:
         ImageNet preprocessing resizes the shorter side and crops the centre, so a map covers
         only that central box; :func:`gradcam_core.paste_map` places it there on the photo.
         """
-        width, height = image_size
-        if self.resize is None:
-            return Box(0, 0, width, height)
-        scale = self.resize / min(width, height)
-        crop_h, crop_w = (min(s / scale, full) for s, full in zip(self.input_size, (height, width), strict=True))
-        return Box(round((width - crop_w) / 2), round((height - crop_h) / 2), round(crop_w), round(crop_h))
+        return input_region(image_size, self.input_size, self.resize)
 
 
 def _torchvision(name: str, default_layer: str) -> ModelSpec:

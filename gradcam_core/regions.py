@@ -11,7 +11,7 @@ from PIL import Image
 
 from gradcam_core._maps import as_2d
 
-__all__ = ["Box", "clamp_box", "crop", "occlude", "paste_map"]
+__all__ = ["Box", "clamp_box", "crop", "input_region", "occlude", "paste_map"]
 
 Fill = Literal["blur", "mean", "black"]
 
@@ -33,6 +33,20 @@ class Box(NamedTuple):
     def bottom(self) -> int:
         """One past the last row inside the box."""
         return self.y + self.h
+
+
+def input_region(image_size: tuple[int, int], input_size: tuple[int, int], resize: int | None) -> Box:
+    """The part of an image of ``image_size`` = (width, height) that a model of ``input_size`` sees.
+
+    ``resize=None`` resizes the whole image (the whole image is seen); ``resize=R`` resizes the
+    shorter side to R and crops the centre ``input_size`` = (height, width), as ImageNet models do.
+    """
+    width, height = image_size
+    if resize is None:
+        return Box(0, 0, width, height)
+    scale = resize / min(width, height)
+    crop_h, crop_w = (min(s / scale, full) for s, full in zip(input_size, (height, width), strict=True))
+    return Box(round((width - crop_w) / 2), round((height - crop_h) / 2), round(crop_w), round(crop_h))
 
 
 def clamp_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> Box:

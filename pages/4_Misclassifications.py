@@ -1,9 +1,9 @@
-"""Misclassifications: run a labelled batch, find the wrong ones, and see why."""
+"""Misclassifications: run a labelled batch, or open a whole dataset's audit; find the wrong ones, and see why."""
 
 import streamlit as st
 
 from gradcam_core import CLASS_AGNOSTIC, METHODS
-from ui import batch, images, page_setup, sidebar, state, views
+from ui import audits, batch, images, page_setup, sidebar, state, views
 from ui.models import cached_model, display_name
 from ui.slow import explain
 from ui.text import plain_text
@@ -11,6 +11,11 @@ from ui.text import plain_text
 page_setup.page_setup("Misclassifications")
 settings = sidebar.sidebar()
 st.title("Misclassifications")
+BATCH, AUDIT = "Run a batch here", "Open an audit file"
+mode = st.segmented_control("Work on", [BATCH, AUDIT], default=BATCH, key=state.W_MIS_MODE)
+if mode == AUDIT:
+    audits.workspace(*views.display_controls())
+    st.stop()
 if settings is None:
     st.stop()
 loaded = cached_model(settings.model)
