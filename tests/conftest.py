@@ -101,6 +101,28 @@ def shared_images() -> Path:
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where browser tests write their screenshots: ``SCREENSHOT_DIR``, or the test's own folder."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR", tmp_path / "shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def audit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A server audit folder holding the audit of 30 clean and 10 tagged shapes scenes (and a broken image)."""
+    from gradcam_core import DEMO_MODEL, audit
+    from tests.test_audit import write_shapes
+
+    root = tmp_path_factory.mktemp("audits")
+    data = write_shapes(root / "shapes", clean=30, tagged=10)
+    (data / "circle" / "broken.png").write_bytes(b"no image")
+    (root / "audits").mkdir()
+    audit(data, model=DEMO_MODEL, out=root / "audits" / "shapes.parquet", progress=False)
+    return root / "audits"
+
+
+@pytest.fixture
 def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     served = tmp_path / "served"
     served.mkdir()

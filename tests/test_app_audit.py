@@ -21,17 +21,6 @@ from ui import audits, state
 PAGE = "pages/4_Misclassifications.py"
 
 
-@pytest.fixture(scope="module")
-def audit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A server audit folder holding the audit of 30 clean and 10 tagged shapes scenes (and a broken image)."""
-    root = tmp_path_factory.mktemp("audits")
-    data = write_shapes(root / "shapes", clean=30, tagged=10)
-    (data / "circle" / "broken.png").write_bytes(b"no image")
-    (root / "audits").mkdir()
-    audit(data, model=DEMO_MODEL, out=root / "audits" / "shapes.parquet", progress=False)
-    return root / "audits"
-
-
 def open_audit(at: AppTest) -> AppTest:
     (mode,) = [g for g in at.get("button_group") if g.key == state.W_MIS_MODE]
     mode.set_value("Open an audit file").run()

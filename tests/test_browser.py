@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import time
 import urllib.request
@@ -22,13 +21,6 @@ pytestmark = pytest.mark.browser
 TAGGED = "tagged_circle_called_star.png"
 # The crop box's frame; a page that showed another image before may keep that image's hidden (0-wide) frame.
 CROPPER = 'iframe[title="ui.cropper.box_cropper"]:visible'
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR", tmp_path / "shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:

@@ -4,7 +4,6 @@ shown to the shapes model, the board, and a batch. Writes 02_explain, 05_board, 
 from __future__ import annotations
 
 import io
-import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,13 +15,6 @@ from tests.browser import ARGS, CHROMIUM, choose, require_browser, screenshot, s
 
 pytestmark = pytest.mark.browser
 NAV = '[data-testid="stSidebarNav"] a'
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR", tmp_path / "shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def nav_names(page: object) -> list[str]:
