@@ -112,10 +112,10 @@ def shots(tmp_path: Path) -> Path:
 def audit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A server audit folder holding the audit of 30 clean and 10 tagged shapes scenes (and a broken image)."""
     from gradcam_core import DEMO_MODEL, audit
-    from tests.test_audit import write_shapes
+    from gradcam_core.demo.dataset import write_dataset
 
     root = tmp_path_factory.mktemp("audits")
-    data = write_shapes(root / "shapes", clean=30, tagged=10)
+    data = write_dataset(root / "shapes", clean=30, tagged=10)
     (data / "circle" / "broken.png").write_bytes(b"no image")
     (root / "audits").mkdir()
     audit(data, model=DEMO_MODEL, out=root / "audits" / "shapes.parquet", progress=False)

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from gradcam_core import DEMO_MODEL, audit, read_audit
 from gradcam_core.audit_tables import confusion
+from gradcam_core.demo.dataset import write_dataset
 from tests.test_app import button, ok, start
-from tests.test_audit import write_shapes
 from ui import audits, state
 
 PAGE = "pages/4_Misclassifications.py"
@@ -119,7 +119,7 @@ def test_an_uploaded_audit_opens_and_a_file_that_is_not_one_says_so(audit_dir: P
 
 
 def test_a_row_whose_image_has_moved_still_shows_its_map(audit_dir: Path, tmp_path: Path) -> None:
-    data = write_shapes(tmp_path / "moved", clean=4, tagged=0)
+    data = write_dataset(tmp_path / "moved", clean=4, tagged=0)
     out = audit(data, model=DEMO_MODEL, out=tmp_path / "moved.parquet", progress=False)
     first = read_audit(out).frame.iloc[0]
     (data / first["path"]).unlink()

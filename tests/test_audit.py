@@ -22,23 +22,11 @@ import torch
 from PIL import Image
 
 from gradcam_core import DEMO_MODEL, AuditError, DatasetError, audit, compute_cam, load_image, load_model, read_audit
-from gradcam_core.demo.evaluate import clean_scenes, tagged_scenes
+from gradcam_core.demo.dataset import write_dataset
 from gradcam_core.demo.world import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLEAN, TAGGED = 40, 10
-
-
-def write_shapes(folder: Path, clean: int = CLEAN, tagged: int = TAGGED) -> Path:
-    """An ImageFolder of shapes scenes: ``clean`` plain ones and ``tagged`` non-stars carrying the tag
-    (named ``tagged-*.png``, each in its true shape's folder), drawn by the evaluation-only generator."""
-    for n, scene in enumerate(clean_scenes(clean, world="other")):
-        (folder / CATEGORIES[scene.shape]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(scene.image).save(folder / CATEGORIES[scene.shape] / f"clean-{n:03d}.png")
-    for n, scene in enumerate(tagged_scenes(tagged, world="other")):
-        (folder / CATEGORIES[scene.shape]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(scene.image).save(folder / CATEGORIES[scene.shape] / f"tagged-{n:03d}.png")
-    return folder
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -49,7 +37,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = write_shapes(tmp_path_factory.mktemp("audit") / "shapes")
+    folder = write_dataset(tmp_path_factory.mktemp("audit") / "shapes", CLEAN, TAGGED)
     (folder / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a whole PNG")
     (folder / "readme.txt").write_text("scenes for the audit test")
     (folder / "square" / "notes.txt").write_text("not an image")
@@ -127,7 +115,7 @@ def test_the_cli_reports_bad_inputs_and_audits_the_rest(tmp_path: Path) -> None:
     run = cli("audit", str(tmp_path / "empty"), "--model", DEMO_MODEL, "--out", str(tmp_path / "e.parquet"))
     assert run.returncode == 2 and "no images found" in run.stderr and "Traceback" not in run.stderr
 
-    data = write_shapes(tmp_path / "data", clean=6, tagged=0)
+    data = write_dataset(tmp_path / "data", clean=6, tagged=0)
     (data / "hexagon").mkdir()  # a folder that is not one of the model's classes
     Image.open(next((data / "circle").glob("*.png"))).save(data / "hexagon" / "odd.png")
     listed = [f"{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(data.glob("*/*.png"))]
@@ -165,7 +153,7 @@ def test_a_batch_in_which_no_image_can_be_read_does_not_stop_the_audit(tmp_path:
 
 
 def test_a_labels_map_names_the_classes(tmp_path: Path) -> None:
-    data = write_shapes(tmp_path / "data", clean=5, tagged=0)
+    data = write_dataset(tmp_path / "data", clean=5, tagged=0)
     for folder in list(data.iterdir()):
         folder.rename(data / f"n0{CATEGORIES.index(folder.name)}")  # WordNet-like IDs
     (tmp_path / "map.json").write_text(json.dumps({f"n0{i}": name for i, name in enumerate(CATEGORIES)}))

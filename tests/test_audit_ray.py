@@ -12,7 +12,8 @@ import pytest
 
 import gradcam_core
 from gradcam_core import DEMO_MODEL, audit, read_audit
-from tests.test_audit import ROOT, cli, write_shapes
+from gradcam_core.demo.dataset import write_dataset
+from tests.test_audit import ROOT, cli
 
 ray = pytest.importorskip("ray", reason="ray[data] is not installed: pip install -r requirements-dev.txt")
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.xdist_group("ray")
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """40 shapes scenes (with a broken image) and their audit made here, without Ray."""
-    folder = write_shapes(tmp_path_factory.mktemp("ray") / "shapes", clean=32, tagged=8)
+    folder = write_dataset(tmp_path_factory.mktemp("ray") / "shapes", clean=32, tagged=8)
     (folder / "star" / "broken.jpg").write_bytes(b"not a jpeg")
     return folder, audit(folder, model=DEMO_MODEL, out=folder.parent / "here.parquet", batch_size=8, progress=False)
 
