@@ -113,7 +113,8 @@ def run_on_ray(
         rows = [
             {"path": i.path, "uri": i.uri, "label": i.label, "index": -1 if i.index is None else i.index} for i in items
         ]
-        blocks = max(1, min(math.ceil(len(rows) / batch_size), actors * 4))
+        # Blocks of a few batches: results (and resumable parts) come back often, and the actors stay busy.
+        blocks = max(1, min(math.ceil(len(rows) / batch_size), actors * 32))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             _RayAuditor,
             fn_constructor_kwargs={
