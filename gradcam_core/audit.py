@@ -25,18 +25,21 @@ written are kept and not computed again, and no row is written twice.
 
 The schema's metadata key ``gradcam_audit`` holds a JSON provenance record: the schema name
 (:data:`SCHEMA`), versions, the model (weights path and SHA-256, preprocessing, input size), the
-layers, the method, the source, the command line, the dataset's problems and unknown labels, and
-the definitions behind the statistics.
+layers, the method, the source, the command line, the run (Ray or not, actors, batch size), the
+dataset's problems and unknown labels, and the definitions behind the statistics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +230,12 @@ def audit(
         "source": str(source), "items": len(items), "command": list(command or sys.argv),
         "problems": dataset.problems, "unknown_labels": dataset.unknown_labels,
         "statistics": {"border_band": BORDER_BAND, "hot_share": HOT_SHARE, "map_class": "the prediction"},
+        "run": {"ray": ray, "actors": actors, "batch_size": batch_size, "limit": limit, "resumed": resume},
     }  # fmt: skip
+    meta["versions"]["pyarrow"] = pa.__version__
+    if ray is not None:
+        with contextlib.suppress(PackageNotFoundError):
+            meta["versions"]["ray"] = metadata.version("ray")
     if resume:  # the output and the first part left, if any, must come from the same model and method
         for made in [out, *sorted(parts.glob("part-*.parquet"))[:1]]:
             if made.exists():

@@ -174,7 +174,9 @@ def _model_ref(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Mod
 
 def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     """The ``audit`` command: 0 when every image was audited, 1 when some could not be read."""
-    from gradcam_core.audit import AuditError, audit, read_audit
+    import pyarrow.parquet as pq
+
+    from gradcam_core.audit import AuditError, audit
     from gradcam_core.datasets import DatasetError, parse_labels_map
 
     if args.batch_size < 1 or (args.limit is not None and args.limit < 0):
@@ -191,7 +193,7 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequ
         )  # fmt: skip
     except (AuditError, DatasetError, WeightsUnavailable, CheckpointError, ValueError, OSError, RuntimeError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    found = read_audit(path).frame
+    found = pq.read_table(path, columns=["error", "correct"]).to_pandas()  # every layer's rows
     failed = int(found["error"].notna().sum())
     known = found[found["correct"].notna()]
     accuracy = (

@@ -152,17 +152,34 @@ def test_a_batch_in_which_no_image_can_be_read_does_not_stop_the_audit(tmp_path:
     assert np.isnan(found.maps).all()
 
 
-def test_a_labels_map_names_the_classes(tmp_path: Path) -> None:
+def test_a_labels_map_names_the_classes_and_two_layers_give_two_rows_an_image(tmp_path: Path) -> None:
     data = write_dataset(tmp_path / "data", clean=5, tagged=0)
     for folder in list(data.iterdir()):
         folder.rename(data / f"n0{CATEGORIES.index(folder.name)}")  # WordNet-like IDs
     (tmp_path / "map.json").write_text(json.dumps({f"n0{i}": name for i, name in enumerate(CATEGORIES)}))
     out = tmp_path / "o.parquet"
-    run = cli("audit", str(data), "--model", DEMO_MODEL, "--labels-map", str(tmp_path / "map.json"), "--out", str(out))
+    layers = ("--layer", "features.block3", "--layer", "features.block4")
+    run = cli(
+        "audit",
+        str(data),
+        "--model",
+        DEMO_MODEL,
+        "--labels-map",
+        str(tmp_path / "map.json"),
+        *layers,
+        "--out",
+        str(out),
+    )
     assert run.returncode == 0, run.stderr
-    found = read_audit(out).frame
+    assert "wrote 10 rows" in run.stderr
+    with pytest.raises(AuditError, match="several shapes"):
+        read_audit(out)
+    coarse, fine = read_audit(out, layer="features.block4"), read_audit(out, layer="features.block3")
+    assert coarse.maps.shape == (5, 16, 16) and fine.maps.shape == (5, 32, 32)
+    found = coarse.frame
     assert found["true_name"].tolist() == [CATEGORIES[int(p[2])] for p in found["path"]]
     assert found["label"].str.startswith("n0").all()
+    assert found["pred_index"].tolist() == fine.frame["pred_index"].tolist()
 
 
 def test_an_existing_output_is_kept_unless_resumed_by_the_same_run(shapes: Path, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """An audit file in Chromium, used as a person would: open it from the server's folder, click a cell of
-the confusion matrix, pick a row, see its stored map, and take it to Crop & compare. Writes 07_audit."""
+the confusion matrix, pick a row, see its stored map, and take it to Crop & compare. Writes 09_audit."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_an_audit_cell_a_row_and_its_stored_map(tmp_path: Path, shots: Path, aud
         captions = page.get_by_test_id("stImageCaption")
         expect(captions.filter(has_text=f"{first['path']} (true: {worst.true_name})")).to_have_count(1, timeout=60_000)
         expect(captions.filter(has_text=f"stored map of “{worst.pred_name}”")).to_have_count(1)
-        screenshot(page, shots / "07_audit.png")
+        screenshot(page, shots / "09_audit.png")
 
         page.get_by_role("button", name="Open in Crop & compare").click()
         settle(page)

@@ -102,15 +102,16 @@ def choose() -> Opened | None:
             )
             return None
         name, data = up.name, up.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
     try:
         meta = read_meta(data)
         layers = list(meta.get("layers") or [])
         layer = st.selectbox("Layer", layers, key=f"{state.W_AUDIT_LAYER}.{name}") if len(layers) > 1 else None
-        found = _read(hashlib.sha256(data).hexdigest(), data, layer)
+        found = _read(digest, data, layer)
     except AuditError as exc:
         st.error(f"{plain_text(name)} cannot be opened: {exc}")
         return None
-    return Opened(name, hashlib.sha256(data).hexdigest()[:16], found)
+    return Opened(name, digest[:16], found)
 
 
 def summary(opened: Opened) -> None:
