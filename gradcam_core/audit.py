@@ -83,13 +83,8 @@ class AuditFile:
 
 def _batches(items: Sequence[Item], size: int) -> Iterator[dict[str, list[Any]]]:
     for start in range(0, len(items), size):
-        part = items[start : start + size]
-        yield {
-            "path": [i.path for i in part],
-            "uri": [i.uri for i in part],
-            "label": [i.label for i in part],
-            "index": [-1 if i.index is None else i.index for i in part],
-        }
+        rows = [i.row() for i in items[start : start + size]]
+        yield {k: [r[k] for r in rows] for k in ("path", "uri", "label", "index")}
 
 
 def run_batches(auditor: Auditor, items: Sequence[Item], batch_size: int, progress: bool = True) -> Iterator[pa.Table]:
@@ -207,6 +202,7 @@ def audit(
         gradcam_core.datasets.DatasetError: when the dataset cannot be listed.
     """
     ref = model if isinstance(model, ModelRef) else ModelRef(model)
+    ref = ref.resolved()  # its files named absolutely: a Ray actor loads them from another folder
     out = Path(out)
     parts = _parts(out)
     if overwrite:
@@ -278,6 +274,10 @@ def _check_same_run(made: Path, meta: Mapping[str, Any]) -> None:
             raise AuditError(f"'{made}' was made with another model ({field} differs): write to another file")
     if old.get("method") != meta["method"]:
         raise AuditError(f"'{made}' was made with method {old.get('method')}: resume with that, or write elsewhere")
+    if old.get("layers") != meta["layers"]:
+        raise AuditError(
+            f"'{made}' was made at layers {', '.join(old.get('layers') or [])}: resume with those, or write elsewhere"
+        )
 
 
 def _meta(schema: pa.Schema) -> dict[str, Any]:
@@ -306,21 +306,19 @@ def read_audit(source: str | Path | bytes, layer: str | None = None) -> AuditFil
 
     Args:
         source: the Parquet file, or its bytes.
-        layer: keep only this layer's rows; needed when the file holds maps of more than one shape.
+        layer: keep only this layer's rows; needed when the file holds more than one layer.
 
     Raises:
-        AuditError: for a file that is not an audit, or maps of several shapes and no ``layer``.
+        AuditError: for a file that is not an audit, or one of several layers and no ``layer``.
     """
     meta = read_meta(source)
     table = pq.read_table(pa.BufferReader(source) if isinstance(source, bytes) else source)
     if layer is not None:
         table = table.filter(pc.equal(table.column("layer"), layer))
+    elif len(present := sorted(set(table.column("layer").to_pylist()))) > 1:
+        raise AuditError(f"this audit holds the maps of several layers: pick one of {', '.join(present)}")
     tensors = [f.name for f in table.schema if isinstance(f.type, pa.FixedShapeTensorType)]
     used = sorted(set(table.column("map_column").to_pylist()))
-    if len(used) > 1:
-        raise AuditError(
-            f"this audit holds maps of several shapes ({', '.join(used)}): pick one layer of {meta['layers']}"
-        )
     frame = table.drop_columns(tensors).to_pandas()
     if not used:
         return AuditFile(frame, np.zeros((0, 0, 0), np.float32), meta)

@@ -110,9 +110,7 @@ def run_on_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = progress
         context.wait_for_min_actors_s = _WAIT_FOR_ACTORS_S
-        rows = [
-            {"path": i.path, "uri": i.uri, "label": i.label, "index": -1 if i.index is None else i.index} for i in items
-        ]
+        rows = [i.row() for i in items]
         # Blocks of a few batches: results (and resumable parts) come back often, and the actors stay busy.
         blocks = max(1, min(math.ceil(len(rows) / batch_size), actors * 32))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(

@@ -67,10 +67,10 @@ def result_schema(map_shapes: Sequence[tuple[int, int]], top: int) -> pa.Schema:
     return pa.schema(cols)
 
 
-def _decode(uri: str) -> tuple[Any, str | None]:
+def _decode(uri: str, archives: dict[str, zipfile.ZipFile]) -> tuple[Any, str | None]:
     """The image at ``uri``, or ``None`` and why it could not be read."""
     try:
-        return load_image(read_bytes(uri)), None
+        return load_image(read_bytes(uri, archives)), None
     except FileNotFoundError:
         return None, "no such file: check the path (a CSV's paths are relative to the CSV's folder)"
     except KeyError:
@@ -81,6 +81,9 @@ def _decode(uri: str) -> tuple[Any, str | None]:
 
 class Auditor:
     """Explains batches of dataset items with one model, at one or more layers, with one method.
+
+    One caller at a time (the local loop, or one Ray actor): it keeps the ZIP archives it reads open
+    between batches. The model itself is only read, so auditors may share one.
 
     Args:
         loaded: the model (load it where it runs: see :class:`gradcam_core.modelref.ModelRef`).
@@ -94,6 +97,7 @@ class Auditor:
     def __init__(self, loaded: LoadedModel, layers: Sequence[str] | None = None, method: str = "gradcam") -> None:
         self.loaded = loaded
         self.method = method
+        self._archives: dict[str, zipfile.ZipFile] = {}  # ZIPs kept open between batches (one caller at a time)
         names = list(dict.fromkeys(layers or [loaded.default_layer]))
         found = {i.name: i for i in list_layers(loaded.model, loaded.input_size, loaded.channels)}
         missing = [n for n in names if n not in found]
@@ -114,7 +118,7 @@ class Auditor:
         uris = [str(u) for u in batch["uri"]]
         labels = [str(v) for v in batch["label"]]
         truths = [None if int(v) < 0 else int(v) for v in batch["index"]]
-        decoded = [_decode(u) for u in uris]
+        decoded = [_decode(u, self._archives) for u in uris]
         ok = [i for i, (image, _) in enumerate(decoded) if image is not None]
         cats = self.loaded.categories
         rows: list[dict[str, Any]] = []

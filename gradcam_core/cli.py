@@ -193,13 +193,13 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequ
         )  # fmt: skip
     except (AuditError, DatasetError, WeightsUnavailable, CheckpointError, ValueError, OSError, RuntimeError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    found = pq.read_table(path, columns=["error", "correct"]).to_pandas()  # every layer's rows
-    failed = int(found["error"].notna().sum())
+    found = pq.read_table(path, columns=["path", "error", "correct"]).to_pandas()  # every layer's rows
+    failed = found.loc[found["error"].notna(), "path"].nunique()
     known = found[found["correct"].notna()]
     accuracy = (
         f"{known['correct'].mean():.1%} top-1 on {len(known)} labelled rows" if len(known) else "no labelled rows"
     )
-    print(f"wrote {len(found)} rows to {path}: {accuracy}; {failed} could not be read", file=sys.stderr)
+    print(f"wrote {len(found)} rows to {path}: {accuracy}; {failed} image(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from PIL import Image
 
@@ -24,6 +25,8 @@ __all__ = ["Dataset", "DatasetError", "Item", "match_labels", "parse_labels_map"
 
 _ZIP = "zip:"
 _IN_ZIP = "!"
+_PATH_HEADERS = ("path", "filename", "file", "image")  # a CSV header's name for the path column
+_LABEL_HEADERS = ("label", "class")
 
 
 class DatasetError(ValueError):
@@ -46,6 +49,15 @@ class Item:
     label: str
     index: int | None
 
+    def row(self) -> dict[str, Any]:
+        """The item as an :class:`gradcam_core.auditor.Auditor` batch row (``index`` -1 for no class)."""
+        return {
+            "path": self.path,
+            "uri": self.uri,
+            "label": self.label,
+            "index": -1 if self.index is None else self.index,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
@@ -62,17 +74,40 @@ class Dataset:
     unknown_labels: dict[str, int] = field(default_factory=dict)
 
 
-def read_bytes(uri: str) -> bytes:
-    """The bytes an item's ``uri`` points to: a file, or a member of a ZIP archive."""
+def _split_zip(uri: str) -> tuple[str, str]:
+    """(archive, member) of a ``zip:ARCHIVE!MEMBER`` uri (a member's own name may hold ``!``)."""
+    rest = uri[len(_ZIP) :]
+    at = rest.casefold().find(".zip" + _IN_ZIP)
+    if at < 0:
+        raise ValueError(f"'{uri}' names no member of a .zip archive")
+    return rest[: at + 4], rest[at + 5 :]
+
+
+def read_bytes(uri: str, archives: dict[str, zipfile.ZipFile] | None = None) -> bytes:
+    """The bytes an item's ``uri`` points to: a file, or a member of a ZIP archive.
+
+    ``archives`` keeps each archive open between calls (the caller's own, closed by it): reading
+    the central directory of a large ZIP once per image would cost more than the image.
+    """
     if uri.startswith(_ZIP):
-        archive, _, member = uri[len(_ZIP) :].rpartition(_IN_ZIP)
-        with zipfile.ZipFile(archive) as z:
-            return z.read(member)
+        archive, member = _split_zip(uri)
+        if archives is None:
+            with zipfile.ZipFile(archive) as z:
+                return z.read(member)
+        if archive not in archives:
+            archives[archive] = zipfile.ZipFile(archive)
+        return archives[archive].read(member)
     return Path(uri).read_bytes()
 
 
-def _key(name: str) -> str:
+def label_key(name: str) -> str:
+    """A label as it is matched to class names: case, spaces, ``_`` and ``-`` ignored."""
     return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def _csv(text: str) -> list[list[str]]:
+    """A CSV's rows, without blank ones."""
+    return [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
 
 
 def parse_labels_map(data: bytes) -> dict[str, str]:
@@ -84,7 +119,7 @@ def parse_labels_map(data: bytes) -> dict[str, str]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError:
-        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+        rows = _csv(text)
         if not rows or any(len(r) < 2 for r in rows):
             raise DatasetError(
                 "the labels map must be a JSON object {label: class} or a CSV of label,class rows"
@@ -99,16 +134,17 @@ def match_labels(
     labels: Sequence[str], categories: Sequence[str], labels_map: Mapping[str, str] | None = None
 ) -> dict[str, int | None]:
     """Each label's class index: through ``labels_map`` first, then by name, then as an index."""
-    exact = {c: i for i, c in enumerate(categories)}
+    exact: dict[str, int] = {}
     loose: dict[str, int] = {}
-    for i, c in enumerate(categories):
-        loose.setdefault(_key(c), i)
+    for i, c in enumerate(categories):  # a name given twice (ImageNet's "crane") matches its first class
+        exact.setdefault(c, i)
+        loose.setdefault(label_key(c), i)
 
     def one(label: str) -> int | None:
         if label in exact:
             return exact[label]
-        if _key(label) in loose:
-            return loose[_key(label)]
+        if label_key(label) in loose:
+            return loose[label_key(label)]
         if label.strip().isdigit() and int(label) < len(categories):
             return int(label)
         return None
@@ -150,17 +186,26 @@ def _image_folder(files: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str
 
 def _csv_rows(text: str, base: str, name: str) -> list[tuple[str, str]]:
     """(path, label) rows of a CSV, with or without a ``path,label`` header."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    rows = _csv(text)
     if not rows:
         raise DatasetError(f"{name} has no rows: write one 'path,label' row per image")
     head = [c.strip().casefold() for c in rows[0]]
-    ip, il = (head.index("path"), head.index("label")) if "path" in head and "label" in head else (0, 1)
-    if "path" in head:
+    found_path = next((head.index(h) for h in _PATH_HEADERS if h in head), None)
+    found_label = next((head.index(h) for h in _LABEL_HEADERS if h in head), None)
+    header = found_path is not None and found_label is not None
+    ip, il = (found_path or 0, found_label or 0) if header else (0, 1)
+    if header:
         rows = rows[1:]
-    bad = [n for n, r in enumerate(rows, start=2 if "path" in head else 1) if len(r) <= max(ip, il)]
+    bad = [n for n, r in enumerate(rows, start=2 if header else 1) if len(r) <= max(ip, il)]
     if bad:
         raise DatasetError(f"{name}: line {bad[0]} has no label; each row must be 'path,label'")
-    return [(str(PurePosixPath(base, r[ip].strip())) if base else r[ip].strip(), r[il].strip()) for r in rows]
+    return [(str(PurePosixPath(base, r[ip].strip())), r[il].strip()) for r in rows]
+
+
+def _folder(member: str) -> str:
+    """The folder of a ZIP member, ``""`` at the root."""
+    parent = str(PurePosixPath(member).parent)
+    return "" if parent == "." else parent
 
 
 def _hidden(path: str) -> bool:
@@ -180,7 +225,7 @@ def read_dataset(source: str | Path, categories: Sequence[str], labels_map: Mapp
     Raises:
         DatasetError: when nothing can be listed (no such path, an empty folder, an unreadable CSV or ZIP).
     """
-    source = Path(source)
+    source = Path(source).expanduser().resolve()  # items' uris are absolute: they are read elsewhere too
     problems: list[str] = []
     rows: list[tuple[str, str, str]] = []  # (path, uri, label)
     if source.is_dir():
@@ -212,6 +257,12 @@ def read_dataset(source: str | Path, categories: Sequence[str], labels_map: Mapp
     seen = Counter(i.path for i in items)
     if dupes := [p for p, n in seen.items() if n > 1]:
         raise DatasetError(f"'{dupes[0]}' is listed {seen[dupes[0]]} times: list each image once")
+    names = Counter(categories)
+    if twice := sorted({label for _, _, label in rows if names.get(label, 0) > 1 and label not in (labels_map or {})}):
+        problems.append(
+            f"{len(twice)} label(s) name more than one class of the model and were given the first: "
+            f"{_shown(twice)}. Pass a labels map (--labels-map) from label to class index to choose."
+        )
     unknown = Counter(i.label for i in items if i.index is None)
     if unknown:
         shown = ", ".join(f"'{k}' ({n})" for k, n in unknown.most_common(5)) + (" …" if len(unknown) > 5 else "")
@@ -232,17 +283,21 @@ def _zip_rows(source: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     except (zipfile.BadZipFile, OSError) as exc:
         raise DatasetError(f"'{source.name}' is not a readable ZIP ({exc}): zip the ImageFolder or CSV again") from None
     uri = f"{_ZIP}{source.resolve()}{_IN_ZIP}"
-    if csvs:
-        base = str(PurePosixPath(csvs[0]).parent)
-        base = "" if base == "." else base
-        inside = set(names)
-        rows = [(path, uri + path, label) for path, label in _csv_rows(text, base, csvs[0])]
+    inside = set(names)
+    try:
+        listed = _csv_rows(text, _folder(csvs[0]), csvs[0]) if csvs else []
+    except DatasetError:
+        listed = []  # not a list of the images: some other CSV beside an ImageFolder
+    # A CSV of the images (most of whose paths are in the ZIP), not just any CSV beside an ImageFolder.
+    if listed and sum(p in inside for p, _ in listed) * 2 >= len(listed):
+        rows = [(path, uri + path, label) for path, label in listed]
         missing = [p for p, _, _ in rows if p not in inside]
         notes = [f"{len(missing)} file(s) that {csvs[0]} lists are not in the ZIP: {_shown(missing)}"]
         return rows, notes if missing else []
     # An ImageFolder, perhaps inside one top folder (as zipping a folder makes it).
     tops = {PurePosixPath(n).parts[0] for n in names}
-    strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) > 1 for n in names)
+    # Stripped when everything sits in one top folder that holds the class folders (not one class folder).
+    strip = len(tops) == 1 and any(len(PurePosixPath(n).parts) > 2 for n in names)
     files = [(str(PurePosixPath(*PurePosixPath(n).parts[1:])) if strip else n, n) for n in names]
     found, notes = _image_folder(files)
     return [(p, uri + m, label) for p, m, label in found], notes

@@ -6,7 +6,7 @@ A loaded TorchScript model cannot be pickled, and a model is best loaded where i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -39,6 +39,19 @@ class ModelRef:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     resize: int | None = None
+
+    def resolved(self) -> ModelRef:
+        """This reference with its files (a TorchScript model, weights, labels) named by absolute paths."""
+
+        def absolute(path: str) -> str:
+            return str(Path(path).expanduser().resolve()) if Path(path).expanduser().exists() else path
+
+        return replace(
+            self,
+            model=absolute(self.model) if self.scripted else self.model,
+            weights=absolute(self.weights) if self.weights not in ("pretrained", "random") else self.weights,
+            labels=absolute(self.labels) if self.labels else None,
+        )
 
     @property
     def scripted(self) -> bool:

@@ -136,3 +136,17 @@ def test_a_row_whose_image_has_moved_still_shows_its_map(audit_dir: Path, tmp_pa
     assert any("is no longer where it was audited" in i.value for i in ok(at).info)
     assert any("no model run" in c for i in at.image for c in i.captions)
     assert not [b for b in at.button if b.label.startswith("Open in")]
+
+
+def test_a_server_that_hides_uploads_images_shows_only_their_maps(audit_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv(audits.UPLOAD_IMAGES_ENV, "off")  # an upload's uri column could name any file here
+    at = open_audit(start(PAGE, model=None))
+    upload = ("shapes.parquet", (audit_dir / "shapes.parquet").read_bytes(), "application/octet-stream")
+    at.file_uploader(key=state.W_AUDIT_UPLOAD).set_value(upload)
+    at.run()
+    key = next(d.key for d in ok(at).dataframe if d.key and d.key.startswith(state.W_AUDIT_TABLE))
+    at.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert any("does not show the images of uploaded audits" in i.value for i in ok(at).info)
+    assert any("no model run" in c for i in at.image for c in i.captions)
+    assert not [b for b in at.button if b.label.startswith("Open in")]

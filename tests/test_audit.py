@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,18 @@ import pytest
 import torch
 from PIL import Image
 
-from gradcam_core import DEMO_MODEL, AuditError, DatasetError, audit, compute_cam, load_image, load_model, read_audit
+from gradcam_core import (
+    DEMO_MODEL,
+    AuditError,
+    DatasetError,
+    audit,
+    compute_cam,
+    load_image,
+    load_model,
+    read_audit,
+    read_dataset,
+)
+from gradcam_core.datasets import read_bytes
 from gradcam_core.demo.dataset import write_dataset
 from gradcam_core.demo.world import CATEGORIES
 
@@ -172,14 +184,45 @@ def test_a_labels_map_names_the_classes_and_two_layers_give_two_rows_an_image(tm
     )
     assert run.returncode == 0, run.stderr
     assert "wrote 10 rows" in run.stderr
-    with pytest.raises(AuditError, match="several shapes"):
+    with pytest.raises(AuditError, match=re.escape("several layers: pick one of features.block3, features.block4")):
         read_audit(out)
     coarse, fine = read_audit(out, layer="features.block4"), read_audit(out, layer="features.block3")
     assert coarse.maps.shape == (5, 16, 16) and fine.maps.shape == (5, 32, 32)
     found = coarse.frame
     assert found["true_name"].tolist() == [CATEGORIES[int(p[2])] for p in found["path"]]
     assert found["label"].str.startswith("n0").all()
-    assert found["pred_index"].tolist() == fine.frame["pred_index"].tolist()
+    # Each layer's map is that layer's: as compute_cam gives it at block3 for the same image.
+    loaded = load_model(DEMO_MODEL)
+    image = load_image(Path(found["uri"].iloc[2]))
+    at3 = compute_cam(loaded.model, loaded.preprocess(image)[None], "features.block3").maps[0, 0].numpy()
+    np.testing.assert_allclose(fine.maps[2], at3, rtol=1e-4, atol=1e-5 * float(at3.max()))
+    assert not np.allclose(fine.maps[2][::2, ::2], coarse.maps[2])
+    with pytest.raises(AuditError, match=re.escape("made at layers features.block3, features.block4")):
+        audit(data, model=DEMO_MODEL, out=out, layers=["features.block4"], resume=True, progress=False)
+
+
+def test_datasets_are_listed_as_a_person_would_lay_them_out(tmp_path: Path) -> None:
+    cats = ["circle", "square", "crane", "star", "crane"]  # a name twice, as ImageNet has "crane"
+    png = (ROOT / "gradcam_core" / "demo" / "samples").glob("*.png").__next__().read_bytes()
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as z:  # one class folder at the root
+        z.writestr("circle/a!.png", png)  # a member name with "!"
+        z.writestr("circle/b.png", png)
+    one = read_dataset(tmp_path / "one.zip", cats)
+    assert [(i.path, i.index) for i in one.items] == [("circle/a!.png", 0), ("circle/b.png", 0)]
+    assert read_bytes(one.items[0].uri) == png
+    with zipfile.ZipFile(tmp_path / "beside.zip", "w") as z:  # an ImageFolder with a CSV of notes beside it
+        z.writestr("data/square/a.png", png)
+        z.writestr("data/crane/b.png", png)
+        z.writestr("data/notes.csv", "photographer,date\nann,2024\n")
+    beside = read_dataset(tmp_path / "beside.zip", cats)
+    assert [(i.path, i.index) for i in beside.items] == [("crane/b.png", 2), ("square/a.png", 1)]
+    assert any("'crane'" not in p and "crane" in p and "first" in p for p in beside.problems), beside.problems
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "x.png").write_bytes(png)
+    (tmp_path / "list.csv").write_text("filename,class\n./imgs/x.png,star\n")
+    listed = read_dataset(tmp_path / "list.csv", cats)
+    assert [(i.path, i.index) for i in listed.items] == [("imgs/x.png", 3)]
+    assert Path(listed.items[0].uri).is_absolute() and read_bytes(listed.items[0].uri) == png
 
 
 def test_an_existing_output_is_kept_unless_resumed_by_the_same_run(shapes: Path, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ Audit files come from an upload, or from a folder on the server: set ``GRADCAM_A
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import os
@@ -19,18 +18,22 @@ from pathlib import Path
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from PIL import Image
 
 from gradcam_core import ImageError, heatmap_to_rgb, list_models, load_image, overlay, paste_map
-from gradcam_core.audit import AuditError, AuditFile, read_audit, read_meta
+from gradcam_core.audit import SCHEMA, AuditError, AuditFile, read_audit, read_meta
 from gradcam_core.audit_tables import OTHER, SHORTCUT_SCORE, class_accuracy, confusion, shortcut_ranking
 from gradcam_core.datasets import read_bytes
 from gradcam_core.regions import input_region
-from ui import images, state
+from ui import batch, images, state
+from ui.models import cached_model
 from ui.text import plain_text
 
 AUDIT_DIR_ENV = "GRADCAM_AUDIT_DIR"
+#: "off" stops uploaded audits from showing images from this server's disk (their ``uri`` column names them).
+UPLOAD_IMAGES_ENV = "GRADCAM_AUDIT_UPLOAD_IMAGES"
 MAX_AUDIT_MB = 500
 THUMB, GALLERY = 72, 240  # pixels a side: the table's thumbnails, the shortcut gallery's
 UPLOAD, SERVER = "Upload an audit file", "From the server's audit folder"
@@ -48,11 +51,16 @@ _SHOWN = ["thumbnail", "path", "true_name", "pred_name", "correct", "pred_prob",
 
 @dataclass(frozen=True)
 class Opened:
-    """An audit opened in this session: its name, a digest of its bytes, and its contents (one layer)."""
+    """An audit opened in this session.
+
+    Its name, a digest of its bytes, its contents (one layer), and whether it was uploaded rather
+    than listed from the server's folder.
+    """
 
     name: str
     digest: str
     found: AuditFile
+    uploaded: bool
 
     @property
     def layer(self) -> str:
@@ -87,7 +95,11 @@ def choose() -> Opened | None:
             st.info(f"No audit files (*.parquet) in the server's audit folder {plain_text(str(folder))}.")
             return None
         chosen = st.selectbox("Audit file", files, key=state.W_AUDIT_FILE, format_func=lambda p: p.name)
-        name, data = chosen.name, chosen.read_bytes()
+        try:
+            name, data = chosen.name, chosen.read_bytes()
+        except OSError as exc:
+            st.error(f"{plain_text(chosen.name)} cannot be read on the server ({exc.strerror}): pick another.")
+            return None
     else:
         up = st.file_uploader(
             "Audit file (.parquet, from `gradcam-explorer audit`)",
@@ -105,13 +117,18 @@ def choose() -> Opened | None:
     digest = hashlib.sha256(data).hexdigest()
     try:
         meta = read_meta(data)
+        if not str(meta.get("schema", "")).startswith(SCHEMA.rsplit("/", 1)[0]):
+            raise AuditError(f"its schema is {meta.get('schema')!r}, not an audit's ({SCHEMA})")
         layers = list(meta.get("layers") or [])
         layer = st.selectbox("Layer", layers, key=f"{state.W_AUDIT_LAYER}.{name}") if len(layers) > 1 else None
         found = _read(digest, data, layer)
-    except AuditError as exc:
-        st.error(f"{plain_text(name)} cannot be opened: {exc}")
+        missing = {"path", "uri", "layer", "error", "correct", "border_mass"} - set(found.frame.columns)
+        if missing:
+            raise AuditError(f"it lacks the column(s) {', '.join(sorted(missing))}: make it again with `audit`")
+    except (AuditError, ValueError, KeyError, TypeError, OSError, pa.ArrowException) as exc:
+        st.error(f"{plain_text(name)} cannot be opened: {plain_text(str(exc))}")
         return None
-    return Opened(name, digest[:16], found)
+    return Opened(name, digest[:16], found, uploaded=source != SERVER)
 
 
 def summary(opened: Opened) -> None:
@@ -205,11 +222,23 @@ def in_cell(frame: pd.DataFrame, cell: tuple[str, str] | None, kept: set[str]) -
     def matches(col: str, name: str) -> pd.Series:
         return ~frame[col].isin(kept) if name == OTHER else frame[col] == name
 
-    return matches("true_name", cell[0]) & matches("pred_name", cell[1])
+    scored = frame["correct"].notna() & frame["error"].isna()  # as the matrix counts them
+    return scored & matches("true_name", cell[0]) & matches("pred_name", cell[1])
 
 
-def image_of(found: AuditFile, row: pd.Series) -> Image.Image | None:
-    """The row's image, read from where the audit read it, or None when it is not there any more."""
+def hidden(opened: Opened) -> bool:
+    """Whether this server keeps the images of ``opened`` to itself (an upload, with uploads' images off)."""
+    return opened.uploaded and os.environ.get(UPLOAD_IMAGES_ENV, "on").strip().lower() in ("off", "0", "no", "false")
+
+
+def image_of(opened: Opened, row: pd.Series) -> Image.Image | None:
+    """The row's image, read from where the audit read it.
+
+    None when it is not there any more, or when the audit was uploaded and this server does not show
+    uploads' images (``GRADCAM_AUDIT_UPLOAD_IMAGES=off``: an upload's ``uri`` column can name any file).
+    """
+    if hidden(opened):
+        return None
     try:
         return load_image(read_bytes(str(row["uri"])), max_side=images.MAX_SIDE)
     except (OSError, ImageError, KeyError, ValueError):
@@ -228,18 +257,15 @@ def drawn_map(found: AuditFile, k: int, image: Image.Image | None, alpha: float,
 
 
 @st.cache_data(max_entries=5000, show_spinner=False)
-def _thumbnail(digest: str, k: int, side: int, _found: AuditFile, _row: pd.Series) -> str:
-    picture = drawn_map(_found, k, image_of(_found, _row), 0.5, "jet")
-    picture.thumbnail((side, side))
-    buf = io.BytesIO()
-    picture.convert("RGB").save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+def _thumbnail(digest: str, layer: str, k: int, side: int, _opened: Opened) -> str:
+    """Row ``k``'s map over its image, small, as a data URI (cached per audit, layer and row)."""
+    found = _opened.found
+    return batch.thumbnail(drawn_map(found, k, image_of(_opened, found.frame.loc[k]), 0.5, "jet"), side)
 
 
 def row_table(opened: Opened, rows: pd.DataFrame, key: str) -> int | None:
     """``rows`` as a table with thumbnails of their maps; the position in ``frame`` of the row picked."""
-    found = opened.found
-    thumbs = [_thumbnail(opened.digest, int(k), THUMB, found, found.frame.loc[k]) for k in rows.index]
+    thumbs = [_thumbnail(opened.digest, opened.layer, int(k), THUMB, opened) for k in rows.index]
     shown = rows.assign(thumbnail=thumbs)[_SHOWN]
     picked = st.dataframe(
         shown,
@@ -286,7 +312,7 @@ def shortcut_finder(opened: Opened) -> None:
         verdict = "?" if pd.isna(row["correct"]) else ("right" if bool(row["correct"]) else "wrong")
         truth = "?" if pd.isna(row["true_name"]) else str(row["true_name"])
         cols[n].image(
-            _thumbnail(opened.digest, int(k), GALLERY, found, row),
+            _thumbnail(opened.digest, opened.layer, int(k), GALLERY, opened),
             caption=plain_text(f"{truth} → {row['pred_name']} ({verdict}) · border {row[SHORTCUT_SCORE]:.2f}"),
             width="stretch",
         )
@@ -300,12 +326,14 @@ def row_detail(opened: Opened, k: int, alpha: float, cmap: str) -> None:
     if pd.notna(row["error"]):
         st.error(f"{name} could not be read when it was audited: {plain_text(str(row['error']))}")
         return
-    image = image_of(found, row)
+    image = image_of(opened, row)
     truth = "no known class" if pd.isna(row["true_name"]) else f"true: {row['true_name']}"
     cols = st.columns(3)
     if image is None:
         cols[0].info(
-            f"{name} is no longer where it was audited ({plain_text(str(row['uri']))}): only its map is shown."
+            "This server does not show the images of uploaded audits: only the map is shown."
+            if hidden(opened)
+            else f"{name} is no longer where it was audited ({plain_text(str(row['uri']))}): only its map is shown."
         )
     else:
         cols[0].image(image, caption=f"{name} ({truth})", width="stretch")
@@ -329,6 +357,13 @@ def row_detail(opened: Opened, k: int, alpha: float, cmap: str) -> None:
             f"The audit's model ({plain_text(model)}) is not one of this app's models, so it cannot be re-run here."
         )
         return
+    audited = found.meta.get("model", {})
+    live = cached_model(model)
+    if live.weights_sha256 != audited.get("weights_sha256") or repr(live.preprocess) != audited.get("preprocess"):
+        st.warning(
+            f"This app's {plain_text(model)} is not the audited one (other weights or preprocessing): "
+            "a live run may not give the stored map."
+        )
     go = st.columns(2)
     for col, (label, page) in zip(
         go,

@@ -22,6 +22,7 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import METHODS, ImageError
+from gradcam_core.datasets import label_key
 from ui import images, state
 from ui.compute import Settings, explain
 from ui.text import plain_text
@@ -153,15 +154,11 @@ def explained_classes(row: Row) -> tuple[int, ...]:
     return (row.predicted,) if row.truth in (None, row.predicted) else (row.predicted, row.truth)
 
 
-def _normal(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", text).strip().lower()
-
-
 def match_label(text: str, categories: list[str]) -> int | None:
     """The class whose name matches ``text`` (case, spaces, '_' and '-' ignored), if any."""
-    wanted = _normal(text)
+    wanted = label_key(text)
     for i, name in enumerate(categories):
-        if _normal(name) == wanted:
+        if label_key(name) == wanted:
             return i
     return None
 
