@@ -30,6 +30,7 @@ from gradcam_core import (
     compute_cam,
     load_image,
     load_model,
+    map_stats,
     read_audit,
     read_dataset,
 )
@@ -310,3 +311,17 @@ def test_the_real_photos_audit_as_compute_cam_explains_them_one_by_one(shared_im
     # Most photos are what the manifest expects (16 of 18 at top-1, measured in test_real_photos).
     labelled = frame[frame["true_name"].notna()]
     assert labelled["correct"].mean() >= 0.7
+
+
+def test_map_statistics_worked_out_by_hand() -> None:
+    corner = np.zeros((8, 8), np.float32)
+    corner[0, 7] = 3.0  # all the mass in the top-right cell
+    s = map_stats(corner)
+    assert (s.peak_x, s.peak_y) == (15 / 16, 1 / 16)
+    assert s.peak_offcentre == pytest.approx(np.hypot(7 / 16, 7 / 16) / np.hypot(0.5, 0.5))
+    assert (s.hot_mass, s.border_mass, s.entropy) == (1.0, 1.0, 0.0)
+    flat = map_stats(np.full((8, 8), 2.0))
+    assert flat.border_mass == pytest.approx(28 / 64)  # the outer ring: cell centres within 1/8 of a side
+    assert flat.hot_mass == pytest.approx(6 / 64)  # the hottest 10 % of 64 cells: 6
+    assert flat.entropy == pytest.approx(1.0)
+    assert np.isnan(map_stats(np.zeros((7, 7))).border_mass)  # no mass: no statistics, not zeros
