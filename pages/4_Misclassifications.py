@@ -55,24 +55,12 @@ st.subheader(run.summary())
 only_wrong = st.toggle("Show only misclassified", key=state.W_WRONG_ONLY)
 shown = run.shown(only_wrong)
 table = run.table(shown)
-picked = st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    on_select="rerun",
-    selection_mode="single-row",
-    key=state.W_TABLE,
-    column_config={
-        "thumbnail": st.column_config.ImageColumn("", width="small"),
-        "confidence": st.column_config.NumberColumn(format="%.3f"),
-    },
-)
-selected = picked["selection"]["rows"] if picked else []
-if not selected or selected[0] >= len(shown):
+picked = views.pick_row(table, state.W_TABLE, {"confidence": st.column_config.NumberColumn(format="%.3f")})
+if picked is None:
     st.caption("Select a row to see its heat-maps.")
     st.stop()
 
-row = shown[selected[0]]
+row = shown[picked]
 entry = st.session_state.get(state.BATCH_VIEW)
 if entry is None or entry.key != row.key:  # only the row looked at is decoded again
     entry = st.session_state[state.BATCH_VIEW] = row.entry()

@@ -27,7 +27,7 @@ from gradcam_core.audit import SCHEMA, AuditError, AuditFile, read_audit, read_m
 from gradcam_core.audit_tables import OTHER, SHORTCUT_SCORE, class_accuracy, confusion, shortcut_ranking
 from gradcam_core.datasets import read_bytes
 from gradcam_core.regions import input_region
-from ui import batch, images, state
+from ui import batch, images, state, views
 from ui.models import cached_model
 from ui.text import plain_text
 
@@ -267,20 +267,15 @@ def row_table(opened: Opened, rows: pd.DataFrame, key: str) -> int | None:
     """``rows`` as a table with thumbnails of their maps; the position in ``frame`` of the row picked."""
     thumbs = [_thumbnail(opened.digest, opened.layer, int(k), THUMB, opened) for k in rows.index]
     shown = rows.assign(thumbnail=thumbs)[_SHOWN]
-    picked = st.dataframe(
+    picked = views.pick_row(
         shown,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key=key,
-        column_config={
+        key,
+        {
             "thumbnail": st.column_config.ImageColumn("map", width="small"),
             **{s: st.column_config.NumberColumn(format="%.3f", help=h) for s, h in STATISTICS.items()},
         },
     )
-    selected = picked["selection"]["rows"] if picked else []
-    return int(rows.index[selected[0]]) if selected and selected[0] < len(rows) else None
+    return None if picked is None else int(rows.index[picked])
 
 
 def sorted_rows(opened: Opened, rows: pd.DataFrame) -> pd.DataFrame:

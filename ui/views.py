@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -209,3 +211,18 @@ def show_faithfulness(cam: Faithfulness, chance: Faithfulness) -> None:
         hide_index=True,
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("this map", "random map")},
     )
+
+
+def pick_row(table: pd.DataFrame, key: str, column_config: dict[str, Any]) -> int | None:
+    """``table`` with its thumbnails, one row selectable; the position of the row picked, if any."""
+    picked = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+        column_config={"thumbnail": st.column_config.ImageColumn("", width="small"), **column_config},
+    )
+    selected = picked["selection"]["rows"] if picked else []
+    return int(selected[0]) if selected and selected[0] < len(table) else None
