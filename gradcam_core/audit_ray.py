@@ -128,7 +128,10 @@ def run_on_ray(
             num_cpus=cpus_per_actor,
             num_gpus=gpus_per_actor or None,
         )
-        yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+        try:
+            yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+        except ray.exceptions.RayError as exc:  # an actor died, a task failed: say so plainly
+            raise RuntimeError(f"the Ray run failed ({type(exc).__name__}): {str(exc).splitlines()[0]}") from exc
     finally:
         if started:
             ray.shutdown()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OTHER", "SHORTCUT_SCORE", "class_accuracy", "confusion", "shortcut_ranking"]
+__all__ = ["OTHER", "SHORTCUT_SCORE", "class_accuracy", "confusion", "named", "shortcut_ranking"]
 
 #: The confusion matrix's bucket for the classes left out of it.
 OTHER = "(other classes)"
@@ -15,9 +15,29 @@ OTHER = "(other classes)"
 SHORTCUT_SCORE = "border_mass"
 
 
+def named(frame: Any) -> Any:
+    """A copy of ``frame`` whose class names are unique, one per class index.
+
+    A name the model gives two classes (ImageNet's "crane", 134 and 517) becomes ``crane #134`` and
+    ``crane #517``. The tables below group by these names, so two such classes are never counted as one.
+    """
+    out = frame.copy()
+    seen: dict[str, set[int]] = {}
+    for col in ("true", "pred"):
+        rows = out[out[f"{col}_name"].notna() & out[f"{col}_index"].notna()]
+        for name, index in zip(rows[f"{col}_name"], rows[f"{col}_index"], strict=True):
+            seen.setdefault(str(name), set()).add(int(index))
+    twice = {n for n, indices in seen.items() if len(indices) > 1}
+    for col in ("true", "pred"):
+        which = out[f"{col}_name"].isin(twice)
+        indices = out.loc[which, f"{col}_index"].astype(int)
+        out.loc[which, f"{col}_name"] = out.loc[which, f"{col}_name"] + " #" + indices.astype(str)
+    return out
+
+
 def _scored(frame: Any) -> Any:
-    """The rows with a prediction and a true class (readable images with known labels)."""
-    return frame[frame["correct"].notna() & frame["error"].isna()]
+    """The rows with a prediction and a true class (readable images with known labels), named uniquely."""
+    return named(frame[frame["correct"].notna() & frame["error"].isna()])
 
 
 def class_accuracy(frame: Any) -> Any:

@@ -34,6 +34,7 @@ from gradcam_core import (
     read_audit,
     read_dataset,
 )
+from gradcam_core.audit_tables import class_accuracy, confusion
 from gradcam_core.datasets import read_bytes
 from gradcam_core.demo.dataset import write_dataset
 from gradcam_core.demo.world import CATEGORIES
@@ -325,3 +326,21 @@ def test_map_statistics_worked_out_by_hand() -> None:
     assert flat.hot_mass == pytest.approx(6 / 64)  # the hottest 10 % of 64 cells: 6
     assert flat.entropy == pytest.approx(1.0)
     assert np.isnan(map_stats(np.zeros((7, 7))).border_mass)  # no mass: no statistics, not zeros
+
+
+def test_two_classes_of_one_name_stay_apart_in_the_tables() -> None:
+    frame = pd.DataFrame(
+        {
+            "true_name": ["crane", "crane", "crane", "star"],
+            "true_index": [134, 517, 517, 3],
+            "pred_name": ["crane", "crane", "crane", "crane"],
+            "pred_index": [517, 517, 134, 134],
+            "correct": [False, True, False, False],
+            "error": [None] * 4,
+        }
+    )
+    cells = confusion(frame).set_index(["true_name", "pred_name"])["count"].to_dict()
+    assert cells == {("crane #134", "crane #517"): 1, ("crane #517", "crane #517"): 1,
+                     ("crane #517", "crane #134"): 1, ("star", "crane #134"): 1}  # fmt: skip
+    by_class = class_accuracy(frame).set_index("class")["accuracy"].to_dict()
+    assert by_class == {"crane #134": 0.0, "crane #517": 0.5, "star": 0.0}

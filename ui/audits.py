@@ -24,7 +24,7 @@ from PIL import Image
 
 from gradcam_core import ImageError, heatmap_to_rgb, list_models, load_image, overlay, paste_map
 from gradcam_core.audit import SCHEMA, AuditError, AuditFile, read_audit, read_meta
-from gradcam_core.audit_tables import OTHER, SHORTCUT_SCORE, class_accuracy, confusion, shortcut_ranking
+from gradcam_core.audit_tables import OTHER, SHORTCUT_SCORE, class_accuracy, confusion, named, shortcut_ranking
 from gradcam_core.datasets import read_bytes
 from gradcam_core.regions import input_region
 from ui import batch, images, state, views
@@ -219,8 +219,10 @@ def in_cell(frame: pd.DataFrame, cell: tuple[str, str] | None, kept: set[str]) -
     if cell is None:
         return pd.Series(True, index=frame.index)
 
+    unique = named(frame)  # the matrix's names ("crane #134" where the model has two cranes)
+
     def matches(col: str, name: str) -> pd.Series:
-        return ~frame[col].isin(kept) if name == OTHER else frame[col] == name
+        return ~unique[col].isin(kept) if name == OTHER else unique[col] == name
 
     scored = frame["correct"].notna() & frame["error"].isna()  # as the matrix counts them
     return scored & matches("true_name", cell[0]) & matches("pred_name", cell[1])
