@@ -1,0 +1,74 @@
+"""How well a map lands on a box drawn around the object: the pointing game and its energy form.
+
+- **pointing** (Zhang et al., 2016): is the map's peak inside the box (within ``tolerance`` pixels)?
+- **energy** (the energy-based pointing game, Wang et al., Score-CAM, 2020): the share of the map's
+  mass that lies inside the box.
+- **chance**: the box's share of the part of the image the map covers. A map spread evenly would
+  score this much energy, and a random peak would land in the box this often.
+
+All in the image's own pixels: the map is first placed where the model's input came from
+(:func:`gradcam_core.regions.paste_map`), so a centre-cropped model is scored on what it saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gradcam_core.regions import Box, clamp_box, paste_map
+
+__all__ = ["BoxScores", "box_scores"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoxScores:
+    """A map's scores against a box.
+
+    Attributes:
+        pointing: whether the map's peak lies inside the box (``None`` for a map that is zero everywhere).
+        energy: the share of the map's mass inside the box, 0 to 1 (``nan`` for a zero map).
+        chance: the box's share of the region the map covers: what a uniform map would score.
+    """
+
+    pointing: bool | None
+    energy: float
+    chance: float
+
+    @property
+    def lift(self) -> float:
+        """Energy over chance: 1 is no better than a uniform map."""
+        return self.energy / self.chance if self.chance > 0 else float("nan")
+
+
+def box_scores(
+    heatmap: np.ndarray | torch.Tensor,
+    box: Box,
+    region: Box,
+    image_size: tuple[int, int],
+    tolerance: int = 0,
+) -> BoxScores:
+    """Score a raw map against ``box``.
+
+    Args:
+        heatmap: the raw [h, w] map, covering ``region`` of the image.
+        box: the object's box, in image pixels.
+        region: the part of the image the map covers (``LoadedModel.input_region``).
+        image_size: the image's (width, height).
+        tolerance: pixels around the box that still count as a hit for the pointing game
+            (Zhang et al. use 15).
+    """
+    full = paste_map(heatmap, region, image_size).astype(np.float64)
+    b, r = clamp_box(box, image_size), clamp_box(region, image_size)
+    inside = np.zeros_like(full, dtype=bool)
+    inside[b.y : b.bottom, b.x : b.right] = True
+    overlap_w = max(0, min(b.right, r.right) - max(b.x, r.x))
+    overlap_h = max(0, min(b.bottom, r.bottom) - max(b.y, r.y))
+    chance = overlap_w * overlap_h / max(1, r.w * r.h)
+    total = float(full.sum())
+    if total <= 0:
+        return BoxScores(None, float("nan"), chance)
+    y, x = np.unravel_index(int(np.argmax(full)), full.shape)
+    hit = b.x - tolerance <= x < b.right + tolerance and b.y - tolerance <= y < b.bottom + tolerance
+    return BoxScores(bool(hit), float(full[inside].sum()) / total, chance)
