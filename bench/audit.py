@@ -134,8 +134,10 @@ def main() -> None:
             loop = statistics.median(p[0] for p in pairs)
             local = statistics.median(p[1] for p in pairs)
             ratios = ", ".join(f"{b / a:.2f}" for a, b in pairs)
+            paired = statistics.median(b / a for a, b in pairs)
             print(f"  plain loop (decode+preprocess+forward) {loop:8.1f} img/s (median)")
-            print(f"  local audit (Grad-CAM, end to end)     {local:8.1f} img/s   {local / loop:.2f}x (pairs {ratios})")
+            print(f"  local audit (Grad-CAM, end to end)     {local:8.1f} img/s (median), {local / loop:.2f}x")
+            print(f"  local audit / plain loop, per pair     {paired:8.2f}x (median of {ratios})")
             if not args.ray:
                 continue
             runs: dict[int, list[tuple[float, float, int]]] = {1: [], 2: []}
