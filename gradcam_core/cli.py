@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gradcam_core.boxscore import box_scores
 from gradcam_core.cam import compute_cam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
@@ -64,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--method", default="gradcam", choices=list(METHODS))
     ex.add_argument("--classes", default="top1", help="'top1', 'top5' or comma-separated class indices")
     ex.add_argument("--crop", help="explain only this box of each image: x,y,w,h in pixels")
+    ex.add_argument(
+        "--object-box",
+        metavar="X,Y,W,H",
+        help="the object's box in image pixels: each map gets the pointing game, the share of its mass in the "
+        "box and the chance level (the box's share of the image) in the manifest",
+    )
     ex.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     ex.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0 to 1 (default 0.45)")
     ex.add_argument("--colormap", default="jet", choices=list(COLORMAPS))
@@ -172,6 +179,17 @@ def _model_ref(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Mod
     )
 
 
+def _box(text: str, option: str, parser: argparse.ArgumentParser) -> tuple[int, int, int, int]:
+    """``x,y,w,h`` in pixels, with a positive width and height."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
+        parser.error(f"{option} must be x,y,w,h with a positive width and height, got '{text}'")
+    return values[0], values[1], values[2], values[3]
+
+
 def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     """The ``audit`` command: 0 when every image was audited, 1 when some could not be read."""
     import pyarrow.parquet as pq
@@ -229,15 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args, parser, argv)
     if not 0 <= args.alpha <= 1:
         parser.error("--alpha must be between 0 and 1")
-    box: tuple[int, int, int, int] | None = None
-    if args.crop:
-        try:
-            values = tuple(int(v) for v in args.crop.split(","))
-        except ValueError:
-            values = ()
-        if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
-            parser.error(f"--crop must be x,y,w,h with a positive width and height, got '{args.crop}'")
-        box = values
+    box = _box(args.crop, "--crop", parser) if args.crop else None
+    target = _box(args.object_box, "--object-box", parser) if args.object_box else None
     try:
         loaded = _model_ref(args, parser).load()
     except (WeightsUnavailable, CheckpointError, ValueError, OSError) as exc:
@@ -301,6 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
                  "map_max": float(raw.max())}
             )  # fmt: skip
+            if target is not None:
+                on_box = box_scores(raw, Box(*target), frame, image.size)
+                maps[-1]["box_scores"] = {
+                    "box": list(target), "pointing": on_box.pointing,
+                    "energy": round(on_box.energy, 6), "chance": round(on_box.chance, 6),
+                }  # fmt: skip
         manifest["items"].append(
             {"image": str(path), "image_sha256": sha256_hex(data), "crop": list(region) if box else None,
              "top5": top_classes(probs, loaded.categories), "maps": maps, "warnings": list(result.warnings)}

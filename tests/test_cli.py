@@ -55,6 +55,7 @@ def test_demo_samples_top5_with_a_crop_and_a_bad_file(tmp_path: Path, capsys: py
         (["--model", "shapes-demo", "--classes", "top7"], "--classes must be"),
         (["--model", "shapes-demo", "--classes", "9"], "indices must be in 0..4"),
         (["--model", "shapes-demo", "--crop", "1,2,3"], "--crop must be x,y,w,h"),
+        (["--model", "shapes-demo", "--object-box", "1,2,3,0"], "--object-box must be x,y,w,h"),
         (["--model", "shapes-demo", "--layer", "features.block9"], "unknown layer 'features.block9'"),
         (["--model", "shapes-demo", "--alpha", "3"], "--alpha must be between 0 and 1"),
         (["--model", str(SAMPLES_DIR / "circle.png")], "'circle.png' is not a TorchScript file"),
@@ -144,3 +145,31 @@ def test_exported_file_names_never_carry_a_path_or_odd_characters() -> None:
     assert safe_stem("../../etc/passwd") == "passwd" and safe_stem("C:\\photos\\cat 1.jpg") == "cat_1"
     assert safe_stem(".hidden") == "hidden" and safe_stem("...") == "image" and safe_stem("été.png") == "t"
     assert safe_stem("x" * 80 + ".png") == "x" * 60 and len(safe_stem("y" * 80, 40)) == 40
+
+
+def test_an_object_box_scores_every_map_in_the_manifest(tmp_path: Path) -> None:
+    from gradcam_core.boxscore import box_scores
+    from gradcam_core.demo.evaluate import clean_scenes
+    from gradcam_core.regions import Box
+
+    scene = clean_scenes(1, world="other")[0]
+    Image.fromarray(scene.image).save(tmp_path / "scene.png")
+    box = Box(*scene.box)
+    args = [
+        "explain",
+        str(tmp_path / "scene.png"),
+        "--model",
+        "shapes-demo",
+        "--classes",
+        "top5",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main([*args, "--object-box", ",".join(map(str, box))]) == 0
+    maps = json.loads((tmp_path / "out" / "manifest.json").read_text())["items"][0]["maps"]
+    top = maps[0]["box_scores"]
+    assert top["box"] == list(box) and top["pointing"] is True and top["energy"] > 2 * top["chance"]
+    for m in maps:  # each map's scores are those of its saved raw map
+        want = box_scores(np.load(tmp_path / "out" / m["map"]), box, Box(0, 0, 128, 128), (128, 128))
+        assert m["box_scores"]["energy"] == pytest.approx(want.energy, abs=1e-6)
+        assert m["box_scores"]["chance"] == pytest.approx(box.w * box.h / 128**2, abs=1e-6)
