@@ -15,12 +15,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from gradcam_core import ImageError, heatmap_to_rgb, list_models, load_image, overlay, paste_map
 from gradcam_core.audit import SCHEMA, AuditError, AuditFile, read_audit, read_meta
@@ -53,7 +55,7 @@ _SHOWN = ["thumbnail", "path", "true_name", "pred_name", "correct", "pred_prob",
 class Opened:
     """An audit opened in this session.
 
-    Its name, a digest of its bytes, its contents (one layer), and whether it was uploaded rather
+    Its name, a digest naming this version of the file, its contents (one layer), and whether it was uploaded rather
     than listed from the server's folder.
     """
 
@@ -79,27 +81,40 @@ def audit_folder() -> Path | None:
     return Path(str(value)).expanduser() if value else None
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the audit…")
-def _read(digest: str, _data: bytes, layer: str | None) -> AuditFile:
-    return read_audit(_data, layer)
+def _raw(source: Path | UploadedFile) -> Path | bytes:
+    return source if isinstance(source, Path) else source.getvalue()
+
+
+# Shared, not copied per rerun (an audit of 50,000 images is tens of MB): the pages only read it.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _meta(key: str, _source: Path | UploadedFile) -> dict[str, Any]:
+    return read_meta(_raw(_source))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the audit…")
+def _read(key: str, _source: Path | UploadedFile, layer: str | None) -> AuditFile:
+    return read_audit(_raw(_source), layer)
 
 
 def choose() -> Opened | None:
     """The source, file and layer pickers; the audit they name, or None (with a message why)."""
     folder = audit_folder()
     sources = [UPLOAD, SERVER] if folder is not None else [UPLOAD]
-    source = st.radio("Audit from", sources, key=state.W_AUDIT_SOURCE, horizontal=True) if folder else UPLOAD
-    if source == SERVER and folder is not None:
+    origin = st.radio("Audit from", sources, key=state.W_AUDIT_SOURCE, horizontal=True) if folder else UPLOAD
+    source: Path | UploadedFile
+    if origin == SERVER and folder is not None:
         files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
         if not files:
             st.info(f"No audit files (*.parquet) in the server's audit folder {plain_text(str(folder))}.")
             return None
         chosen = st.selectbox("Audit file", files, key=state.W_AUDIT_FILE, format_func=lambda p: p.name)
         try:
-            name, data = chosen.name, chosen.read_bytes()
+            stat = chosen.stat()
         except OSError as exc:
             st.error(f"{plain_text(chosen.name)} cannot be read on the server ({exc.strerror}): pick another.")
             return None
+        # Read again only when the file changes: not on every rerun (an opacity change, a row picked).
+        name, key, source = chosen.name, f"{chosen.resolve()}:{stat.st_mtime_ns}:{stat.st_size}", chosen
     else:
         up = st.file_uploader(
             "Audit file (.parquet, from `gradcam-explorer audit`)",
@@ -113,22 +128,22 @@ def choose() -> Opened | None:
                 "(see the README's “Auditing a dataset”)."
             )
             return None
-        name, data = up.name, up.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
+        name, key, source = up.name, f"upload:{up.file_id}", up
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     try:
-        meta = read_meta(data)
+        meta = _meta(key, source)
         if not str(meta.get("schema", "")).startswith(SCHEMA.rsplit("/", 1)[0]):
             raise AuditError(f"its schema is {meta.get('schema')!r}, not an audit's ({SCHEMA})")
         layers = list(meta.get("layers") or [])
         layer = st.selectbox("Layer", layers, key=f"{state.W_AUDIT_LAYER}.{name}") if len(layers) > 1 else None
-        found = _read(digest, data, layer)
+        found = _read(key, source, layer)
         missing = {"path", "uri", "layer", "error", "correct", "border_mass"} - set(found.frame.columns)
         if missing:
             raise AuditError(f"it lacks the column(s) {', '.join(sorted(missing))}: make it again with `audit`")
     except (AuditError, ValueError, KeyError, TypeError, OSError, pa.ArrowException) as exc:
         st.error(f"{plain_text(name)} cannot be opened: {plain_text(str(exc))}")
         return None
-    return Opened(name, digest[:16], found, uploaded=source != SERVER)
+    return Opened(name, digest, found, uploaded=isinstance(source, UploadedFile))
 
 
 def summary(opened: Opened) -> None:
