@@ -195,8 +195,9 @@ def confusion_chart(opened: Opened) -> tuple[tuple[str, str] | None, set[str]]:
     pick = alt.selection_point(name="cell", fields=["true_name", "pred_name"], on="click", clear="dblclick")
     order = sorted(set(cells["true_name"]) | set(cells["pred_name"]), key=lambda c: (c == OTHER, c))
     base = alt.Chart(cells).encode(
-        x=alt.X("pred_name:N", title="predicted", sort=order, axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("true_name:N", title="true", sort=order),
+        # Every class named (Vega hides labels that would overlap, which a matrix cannot spare).
+        x=alt.X("pred_name:N", title="predicted", sort=order, axis=alt.Axis(labelAngle=-60, labelOverlap=False)),
+        y=alt.Y("true_name:N", title="true", sort=order, axis=alt.Axis(labelOverlap=False)),
     )
     rects = base.mark_rect().encode(
         color=alt.Color("count:Q", scale=alt.Scale(scheme="oranges"), legend=None),
