@@ -16,11 +16,12 @@ This package never imports Streamlit; the app's UI lives beside it.
 
 from gradcam_core.audit import AuditError, AuditFile, audit, read_audit
 from gradcam_core.auditor import Auditor
-from gradcam_core.cam import CamResult, compute_cam
+from gradcam_core.cam import CamResult, compute_cam, compute_cams
 from gradcam_core.datasets import Dataset, DatasetError, read_dataset
 from gradcam_core.demo.model import DEMO_NAME as DEMO_MODEL
 from gradcam_core.demo.model import SAMPLES_DIR as DEMO_SAMPLES
 from gradcam_core.faithfulness import Faithfulness, evaluate_map, random_map, target_score, verdict
+from gradcam_core.guided import guided_gradcam
 from gradcam_core.images import MAX_PIXELS, ImageError, load_image
 from gradcam_core.labels import parse_labels
 from gradcam_core.layers import LayerInfo, list_layers, resolve_layer
@@ -84,6 +85,7 @@ __all__ = [
     "audit",
     "clamp_box",
     "compute_cam",
+    "compute_cams",
     "crop",
     "describe_preprocess",
     "download",
@@ -92,6 +94,7 @@ __all__ = [
     "expected_hash_prefix",
     "from_module",
     "from_torchscript",
+    "guided_gradcam",
     "heatmap_to_rgb",
     "hub_checkpoint_dir",
     "is_torchscript",

@@ -12,14 +12,16 @@ from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
+from gradcam_core.guided import FunctionalRelus, Guidance, guided_relus
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.logits import find_logits
-from gradcam_core.methods import METHODS, eigencam
+from gradcam_core.methods import METHODS, WEIGHTED, Method, eigencam
+from gradcam_core.methods import eigen_smooth as eigen
 from gradcam_core.scorecam import Progress, scorecam
-from gradcam_core.taps import Capture, taps_of
+from gradcam_core.taps import Capture, LayerTaps, taps_of
 
-__all__ = ["CamResult", "compute_cam", "find_logits"]
+__all__ = ["CamResult", "compute_cam", "compute_cams", "find_logits"]
 
 Classes = Sequence[int] | Sequence[Sequence[int]] | Tensor | None
 
@@ -38,6 +40,9 @@ class CamResult:
             receives no gradient or a map that is zero everywhere.
         contrast: [N, K] the classes each map was contrasted with ("why A rather than B"), if any.
         counterfactual: whether the maps show evidence against the classes.
+        guided: for Guided Grad-CAM, [N, K, C, H, W] the guided backpropagation of each map's
+            score to the input pixels, signed (:func:`gradcam_core.guided.guided_gradcam` multiplies
+            it by the upsampled map); else ``None``.
     """
 
     maps: Tensor
@@ -48,6 +53,7 @@ class CamResult:
     warnings: tuple[str, ...] = field(default=())
     contrast: Tensor | None = None
     counterfactual: bool = False
+    guided: Tensor | None = None
 
     @property
     def probabilities(self) -> Tensor:
@@ -66,6 +72,7 @@ def compute_cam(
     counterfactual: bool = False,
     batch_size: int = 32,
     progress: Progress | None = None,
+    eigen_smooth: bool = False,
 ) -> CamResult:
     """Explain a batch of images with a class activation map at one layer.
 
@@ -75,9 +82,10 @@ def compute_cam(
     its ``LayerInfo`` said. Score-CAM adds its masked forward passes (see
     :mod:`gradcam_core.scorecam`). For gradient methods, the K class logits are differentiated
     with respect to the layer's activations in one batched backward pass that stops at the layer:
-    no parameter gradient is computed. The model is left exactly as it was (no hooks, no
-    ``.grad``, the same flags and mode), and concurrent calls from several threads on one
-    model are safe.
+    no parameter gradient is computed. Guided Grad-CAM records the whole pass and adds one
+    backward pass to the input per class, guided through the ReLUs (see :mod:`gradcam_core.guided`).
+    The model is left exactly as it was (no hooks, no ``.grad``, the same flags and mode), and
+    concurrent calls from several threads on one model are safe.
 
     Args:
         model: a classifier in eval mode returning logits [N, num_classes].
@@ -98,6 +106,8 @@ def compute_cam(
             batches too and keeps the fastest).
         progress: for Score-CAM, called as ``progress(done, total)`` with the masked passes done;
             it may raise to stop the run (see :func:`gradcam_core.scorecam.scorecam`).
+        eigen_smooth: for gradient methods, keep only the first principal component of the
+            weighted activations (:func:`gradcam_core.methods.eigen_smooth`); no extra pass.
 
     Returns:
         A :class:`CamResult` on the CPU.
@@ -110,36 +120,82 @@ def compute_cam(
         >>> result = compute_cam(model, batch, "layer4", classes=[281, 285])
         >>> result.maps.shape  # [N, 2, 7, 7]
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method '{method}': use one of {', '.join(METHODS)}")
-    spec = METHODS[method]
-    if (contrast is not None or counterfactual) and spec.combine is None:
-        raise ValueError(f"contrastive and counterfactual maps need a gradient method, not {spec.label}")
+    found = compute_cams(
+        model, inputs, layer, classes, (method,), contrast=contrast, counterfactual=counterfactual,
+        batch_size=batch_size, progress=progress, eigen_smooth=eigen_smooth,
+    )  # fmt: skip
+    return found[method]
+
+
+def compute_cams(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str | LayerInfo,
+    classes: Classes = None,
+    methods: Sequence[str] = ("gradcam",),
+    *,
+    contrast: Classes = None,
+    counterfactual: bool = False,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+    eigen_smooth: bool = False,
+) -> dict[str, CamResult]:
+    """Several methods' maps at one layer, sharing one forward pass and one backward pass.
+
+    Every gradient method combines the same activations and gradients, and Eigen-CAM reads the
+    same activations, so a grid of them costs about what one Grad-CAM costs. Score-CAM adds its
+    masked passes; Guided Grad-CAM makes the shared pass record the whole graph, and adds its
+    backward passes to the input. The arguments are those of :func:`compute_cam`, with
+    ``methods`` for its ``method``; the result has one :class:`CamResult` per method, by name.
+    """
+    specs = [_method(m) for m in dict.fromkeys(methods)]
+    if not specs:
+        raise ValueError("choose at least one method")
+    if (contrast is not None or counterfactual) and (bad := [s.label for s in specs if s.combine is None]):
+        raise ValueError(f"contrastive and counterfactual maps need a gradient method, not {', '.join(bad)}")
     _require_eval(model)
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
+    guided = any(s.kind == "guided" for s in specs)
+    if guided and isinstance(model, LayerTaps):
+        raise ValueError(
+            "Guided Grad-CAM needs an eager PyTorch model, whose ReLU modules it can guide: a TorchScript "
+            "graph has none to reach; use Grad-CAM here, or load the model as a state dict with its architecture"
+        )
     info, layer = layer, layer.name if isinstance(layer, LayerInfo) else layer
     skip = info.calls - 1 if isinstance(info, LayerInfo) else 0
     resolve_layer(model, layer)
     device = model_device(model)
-    notes: list[str] = []
+    notes: list[str] = []  # on every method's maps
+    guide_notes: list[str] = []  # on Guided Grad-CAM's
+    found: dict[str, Tensor] = {}
+    pixels: Tensor | None = None
     with ExitStack() as stack:
         if torch.is_inference_mode_enabled():
             stack.enter_context(torch.inference_mode(False))
         x = inputs.detach().to(device=device, dtype=torch.float32)
         if x.is_inference():
             x = x.clone()  # inference tensors cannot take part in autograd
-        try:
-            capture, logits = _forward(model, x, layer, fast=True, skip=skip)
-        except RuntimeError as exc:
-            # A layer whose graph after it needs a tensor made before it (say, a multiplication by
-            # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
-            if "nference tensor" not in str(exc):
-                raise
-            capture, logits = _forward(model, x, layer, fast=False, skip=skip)
+        guidance: Guidance | None = None
+        if guided:
+            x = x.detach().clone().requires_grad_(True)
+            guidance = stack.enter_context(guided_relus(model))
+            counter = FunctionalRelus()
+            with counter:
+                capture, logits = _forward(model, x, layer, fast=False, skip=skip, connected=True)
+            guide_notes.extend(counter.notes(guidance))
+        else:
+            try:
+                capture, logits = _forward(model, x, layer, fast=True, skip=skip)
+            except RuntimeError as exc:
+                # A layer whose graph after it needs a tensor made before it (say, a multiplication by
+                # an earlier activation) cannot use the inference-mode shortcut; no_grad always works.
+                if "nference tensor" not in str(exc):
+                    raise
+                capture, logits = _forward(model, x, layer, fast=False, skip=skip)
         if capture.leaf is None and capture.seen:  # it ran fewer times than `info.calls` said
-            capture, logits = _forward(model, x, layer, fast=False)
+            capture, logits = _forward(model, x, layer, fast=False, connected=guided)
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         logits = find_logits(logits, x.shape[0])
@@ -153,46 +209,84 @@ def compute_cam(
             raise ValueError("a class cannot be contrasted with itself: pick a different class B")
         target, layout = capture.target()
         acts = layout.to_map(target.detach())
-        if spec.combine is not None:  # the gradient methods
-            sign = -1.0 if counterfactual else 1.0
-            grads = _class_gradients(model, logits, target, targets, against, sign)
+        sign = -1.0 if counterfactual else 1.0
+        if any(s.combine is not None for s in specs):  # the gradient methods
+            if guidance is not None:
+                guidance.on = False  # Grad-CAM's own gradients are plain ones
+            grads = _class_gradients(model, logits, target, targets, against, sign, keep=guided)
             if layout.kind != "nchw":
                 grads = torch.unflatten(layout.to_map(grads.flatten(0, 1)), 0, grads.shape[:2])
-            maps = spec.combine(acts, grads)
+            for s in specs:
+                if s.combine is not None:
+                    found[s.name] = eigen(WEIGHTED[s.name](acts, grads)) if eigen_smooth else s.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.
-            if not maps.any() and not grads.any():
+            if not grads.any() and not any(found[s.name].any() for s in specs if s.combine is not None):
                 notes.append(
                     f"layer '{layer}' receives no gradient for the chosen class(es), so its map would be blank: "
                     "the logits do not depend on this output (a vision transformer's last block, for one, "
                     "passes on only its class token); try an earlier layer, such as a block's first LayerNorm"
                 )
-        elif spec.kind == "score":
-            maps = scorecam(model, x, acts, targets, batch_size, progress)
-        else:
-            maps = eigencam(acts, targets.shape[1])
+            del grads
+        if guidance is not None:
+            guidance.on = True
+            pixels = _input_gradients(logits, x, targets, against, sign)
+        for s in specs:
+            if s.kind == "score":
+                found[s.name] = scorecam(model, x.detach(), acts, targets, batch_size, progress)
+            elif s.kind == "activation":
+                found[s.name] = eigencam(acts, targets.shape[1])
         scores = logits.detach().float().cpu()
         del logits, target, capture  # free the graph before returning
-    maps = maps.permute(1, 0, 2, 3).float().cpu().contiguous()
-    if not notes:
-        notes.extend(_zero_map_notes(maps, targets.cpu(), spec.label))
-    return CamResult(
-        maps,
-        targets.cpu(),
-        scores,
-        layer,
-        method,
-        tuple(notes),
-        None if against is None else against.cpu(),
-        counterfactual,
-    )
+    out = {}
+    for s in specs:
+        maps = found[s.name].permute(1, 0, 2, 3).float().cpu().contiguous()
+        out[s.name] = CamResult(
+            maps,
+            targets.cpu(),
+            scores,
+            layer,
+            s.name,
+            (
+                *(notes or _zero_map_notes(maps, targets.cpu(), s.label)),
+                *(guide_notes if s.kind == "guided" else ()),
+                *(_NOT_SMOOTHED.format(s.label) for _ in range(eigen_smooth and s.combine is None)),
+            ),
+            None if against is None else against.cpu(),
+            counterfactual,
+            pixels if s.kind == "guided" else None,
+        )
+    return out
 
 
-def _forward(model: nn.Module, x: Tensor, layer: str, fast: bool, skip: int = 0) -> tuple[Capture, Any]:
+_NOT_SMOOTHED = "eigen smoothing applies to the gradient methods only: this {} map is not smoothed"
+
+
+def _method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method '{name}': use one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def _input_gradients(logits: Tensor, x: Tensor, classes: Tensor, against: Tensor | None, sign: float) -> Tensor:
+    """Guided gradients [N, K, C, H, W] of each chosen score with respect to the input ``x``, one pass per class."""
+    start, seeds = _backward_start(logits, classes, against, sign)
+    k = classes.shape[1]
+    out = []
+    for j in range(k):
+        (grad,) = torch.autograd.grad(start, x, grad_outputs=seeds[j], retain_graph=j < k - 1, allow_unused=True)
+        out.append(torch.zeros_like(x) if grad is None else grad)
+    return torch.stack(out, dim=1).detach().float().cpu()
+
+
+def _forward(
+    model: nn.Module, x: Tensor, layer: str, fast: bool, skip: int = 0, connected: bool = False
+) -> tuple[Capture, Any]:
     """Run the model once with ``layer`` captured; return the capture and the model's output.
 
-    The first ``skip`` calls of the layer are left alone (see :class:`gradcam_core.taps.Capture`).
+    The first ``skip`` calls of the layer are left alone; ``connected`` records the whole pass
+    (see :class:`gradcam_core.taps.Capture`).
     """
-    capture = Capture(fast, (x.shape[-2], x.shape[-1]), skip)
+    capture = Capture(fast, (x.shape[-2], x.shape[-1]), skip, connected=connected)
     return capture, taps_of(model).run_capturing(x, layer, capture)
 
 
@@ -222,8 +316,11 @@ def _class_gradients(
     classes: Tensor,
     against: Tensor | None = None,
     sign: float = 1.0,
+    keep: bool = False,
 ) -> Tensor:
     """Gradients [K, N, C, h, w] of each chosen score with respect to ``target``, in one backward pass.
+
+    ``keep`` keeps the graph for another backward pass (Guided Grad-CAM's, to the input).
 
     The score is ``sign · (logit[class] - logit[against])``, or ``sign · logit[class]`` without
     ``against``. When the logits are a linear layer of the layer's global average (see
@@ -240,9 +337,11 @@ def _class_gradients(
     # TorchDispatchMode.__init__ is unannotated in torch, so the call is untyped.
     with BackwardMatmul() if worth_rerouting(model, start) else nullcontext():  # type: ignore[no-untyped-call]
         if k == 1:
-            (grad,) = torch.autograd.grad(start, target, grad_outputs=seeds[0], allow_unused=True)
+            (grad,) = torch.autograd.grad(start, target, grad_outputs=seeds[0], retain_graph=keep, allow_unused=True)
             return torch.zeros_like(target)[None] if grad is None else grad[None]
-        (grads,) = torch.autograd.grad(start, target, grad_outputs=seeds, is_grads_batched=True, allow_unused=True)
+        (grads,) = torch.autograd.grad(
+            start, target, grad_outputs=seeds, is_grads_batched=True, retain_graph=keep, allow_unused=True
+        )
     return torch.zeros(k, *target.shape, dtype=target.dtype, device=target.device) if grads is None else grads
 
 

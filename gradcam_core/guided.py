@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 from gradcam_core.hooks import forward_hook
 from gradcam_core.logits import model_logits
 
-__all__ = ["Guided", "guided_backprop", "guided_gradcam", "guided_relus"]
+__all__ = ["FunctionalRelus", "Guidance", "Guided", "guided_backprop", "guided_gradcam", "guided_relus"]
 
 _RELU_MODULES = (nn.ReLU, nn.ReLU6)
 _RELU_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
@@ -37,19 +37,32 @@ _RELU_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
 )
 
 
+class Guidance:
+    """One call's guidance: whether its ReLUs guide the gradients now, and how many ReLU modules ran.
+
+    Made per call, never shared: the engine turns :attr:`on` off for the backward pass to the
+    target layer (Grad-CAM's own gradients are plain ones) and on for the pass to the input.
+    """
+
+    def __init__(self) -> None:
+        self.on = True
+        self.calls = 0
+
+
 class _PositiveGradients(torch.autograd.Function):
-    """The identity forward; backward passes on only the positive part of the gradient."""
+    """The identity forward; backward passes on only the positive part of the gradient while guidance is on."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, guidance: Guidance) -> Tensor:
+        ctx.guidance = guidance
         return x.clone()  # a new tensor: a later in-place op must not modify this function's output
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return grad.clamp(min=0)
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return (grad.clamp(min=0) if ctx.guidance.on else grad), None
 
 
-class _CountRelus(TorchFunctionMode):
+class FunctionalRelus(TorchFunctionMode):
     """Counts the ReLU function calls of a forward pass (modules' calls included)."""
 
     def __init__(self) -> None:
@@ -61,25 +74,37 @@ class _CountRelus(TorchFunctionMode):
             self.calls += 1
         return func(*args, **(kwargs or {}))
 
+    def notes(self, guidance: Guidance) -> list[str]:
+        """What the guidance of a pass counted by this mode could not reach."""
+        functional = self.calls - guidance.calls
+        if functional > 0:
+            return [
+                f"{functional} ReLU call(s) in this model are made as functions (F.relu in forward), not modules: "
+                "guided backpropagation cannot guide them, so the map is partly a plain gradient there"
+            ]
+        if guidance.calls == 0:
+            return ["this model has no ReLU: guided backpropagation is its plain input gradient"]
+        return []
+
 
 @contextmanager
-def guided_relus(model: nn.Module) -> Iterator[list[int]]:
+def guided_relus(model: nn.Module) -> Iterator[Guidance]:
     """Inside the block, this thread's passes through ``model`` back-propagate guided through its ReLUs.
 
-    Yields a list that the block's passes fill with the number of ReLU module calls made; the hooks
-    are removed when the block ends, whether it succeeds or raises.
+    Yields the call's :class:`Guidance`, which counts the ReLU module calls made; the hooks are
+    removed when the block ends, whether it succeeds or raises.
     """
-    calls = [0]
+    guidance = Guidance()
 
     def guide(_module: nn.Module, output: Tensor) -> Tensor:
-        calls[0] += 1
-        return cast(Tensor, _PositiveGradients.apply(output))
+        guidance.calls += 1
+        return cast(Tensor, _PositiveGradients.apply(output, guidance))
 
     with ExitStack() as stack:
         for module in model.modules():
             if isinstance(module, _RELU_MODULES):
                 stack.enter_context(forward_hook(module, guide))
-        yield calls
+        yield guidance
 
 
 @dataclass(frozen=True)
@@ -106,21 +131,13 @@ def guided_backprop(model: nn.Module, inputs: Tensor, classes: Tensor | None = N
     model is left as it was. Safe when several threads share ``model``.
     """
     x = inputs.detach().clone().requires_grad_(True)
-    counter = _CountRelus()
-    with guided_relus(model) as module_calls, torch.enable_grad(), counter:
+    counter = FunctionalRelus()
+    with guided_relus(model) as guidance, torch.enable_grad(), counter:
         logits = model_logits(model, x)
     picked = logits.detach().argmax(1) if classes is None else classes.to(logits.device).long()
     (grads,) = torch.autograd.grad(logits.gather(1, picked[:, None]).sum(), x)
-    notes: list[str] = []
-    functional = counter.calls - module_calls[0]
-    if functional > 0:
-        notes.append(
-            f"{functional} ReLU call(s) in this model are made as functions (F.relu in forward), not modules: "
-            "guided backpropagation cannot guide them, so the map is partly a plain gradient there"
-        )
-    if module_calls[0] == 0 and functional <= 0:
-        notes.append("this model has no ReLU: guided backpropagation is its plain input gradient")
-    return Guided(grads.detach().cpu(), picked.detach().cpu(), logits.detach().cpu(), tuple(notes))
+    notes = tuple(counter.notes(guidance))
+    return Guided(grads.detach().cpu(), picked.detach().cpu(), logits.detach().cpu(), notes)
 
 
 def guided_gradcam(guided: Tensor, cam: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from gradcam_core.hooks import model_device
 from gradcam_core.layout import spatial_layout
 from gradcam_core.taps import taps_of
 
-__all__ = ["LayerInfo", "list_layers", "resolve_layer"]
+__all__ = ["LayerInfo", "depth_layers", "list_layers", "resolve_layer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,30 @@ def list_layers(model: nn.Module, input_size: int | tuple[int, int], channels: i
             channels = record.shape[1] if layout.kind == "nchw" else record.shape[-1]
             found.append(LayerInfo(name, record.type, (channels, *layout.grid), layout.kind, record.calls))
     return found
+
+
+def depth_layers(layers: list[LayerInfo], limit: int = 16) -> list[LayerInfo]:
+    """The model's blocks, from the stem to the last layer: where to look to see a map form through depth.
+
+    ``layers`` is :func:`list_layers`'s list. The blocks are the layers at one nesting depth
+    (count of dots in the name): the depth with the most layers, up to ``limit``, if it has at
+    least half of ``limit`` (ResNet-50's 16 bottlenecks ``layer1.0`` … ``layer4.2``,
+    EfficientNet-Lite0's 16 blocks ``blocks.0.0`` …, DenseNet's dense blocks and transitions).
+    Else (VGG's ``features.0`` … ``features.36``) the shallowest depth with more than ``limit`` is
+    thinned to ``limit``, evenly in execution order. The first and last layers of ``layers`` are
+    always in.
+    """
+    by_depth: dict[int, list[LayerInfo]] = {}
+    for info in layers:
+        by_depth.setdefault(info.name.count("."), []).append(info)
+    natural = [group for group in by_depth.values() if 1 < len(group) <= limit]
+    chosen = max(natural, key=len, default=[])
+    if len(chosen) < limit / 2:
+        group = next((by_depth[d] for d in sorted(by_depth) if len(by_depth[d]) > limit), chosen)
+        step = (len(group) - 1) / max(1, limit - 1)
+        chosen = [group[round(i * step)] for i in range(min(limit, len(group)))]
+    names = {info.name for info in chosen} | ({layers[0].name, layers[-1].name} if layers else set())
+    return [info for info in layers if info.name in names]
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:

@@ -1,5 +1,8 @@
 """The CAM methods: how activations (and gradients) at one layer become a class heat-map.
 
+Guided Grad-CAM's coarse map is Grad-CAM's; its pixel-resolution part, guided backpropagation to
+the input, is in :mod:`gradcam_core.guided`.
+
 Shapes used throughout: activations ``A`` are [N, C, h, w]; gradients ``G`` of K class logits
 with respect to ``A`` are [K, N, C, h, w]. Every combiner returns maps [K, N, h, w], rectified.
 Score-CAM, which needs extra forward passes rather than gradients, lives in
@@ -18,7 +21,9 @@ from torch import Tensor
 __all__ = [
     "CLASS_AGNOSTIC",
     "METHODS",
+    "WEIGHTED",
     "Method",
+    "eigen_smooth",
     "eigencam",
     "gradcam",
     "gradcam_plus_plus",
@@ -42,10 +47,24 @@ def _weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
     return torch.relu(torch.unflatten(maps, -1, acts.shape[-2:]))
 
 
+def _gradcam_weights(acts: Tensor, grads: Tensor) -> Tensor:
+    return grads.mean(dim=(-2, -1))
+
+
+def _gradcam_plus_plus_weights(acts: Tensor, grads: Tensor) -> Tensor:
+    g2, g3 = grads.pow(2), grads.pow(3)
+    denom = 2 * g2 + acts.sum(dim=(-2, -1))[None, :, :, None, None] * g3
+    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
+    return (alpha * torch.relu(grads)).sum(dim=(-2, -1))
+
+
+def _xgradcam_weights(acts: Tensor, grads: Tensor) -> Tensor:
+    return (grads * acts).sum(dim=(-2, -1)) / (acts.sum(dim=(-2, -1)) + _EPS)
+
+
 def gradcam(acts: Tensor, grads: Tensor) -> Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): channel weights are the spatial mean of the gradient."""
-    weights = grads.mean(dim=(-2, -1))
-    return _weighted_sum(weights, acts)
+    return _weighted_sum(_gradcam_weights(acts, grads), acts)
 
 
 def gradcam_plus_plus(acts: Tensor, grads: Tensor) -> Tensor:
@@ -54,17 +73,12 @@ def gradcam_plus_plus(acts: Tensor, grads: Tensor) -> Tensor:
     Uses the paper's closed form for an exponential class score, in which the higher-order
     derivatives reduce to powers of the first: α = G² / (2G² + ΣA·G³), w = Σ α·ReLU(G).
     """
-    g2, g3 = grads.pow(2), grads.pow(3)
-    denom = 2 * g2 + acts.sum(dim=(-2, -1))[None, :, :, None, None] * g3
-    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
-    weights = (alpha * torch.relu(grads)).sum(dim=(-2, -1))
-    return _weighted_sum(weights, acts)
+    return _weighted_sum(_gradcam_plus_plus_weights(acts, grads), acts)
 
 
 def xgradcam(acts: Tensor, grads: Tensor) -> Tensor:
     """XGrad-CAM (Fu et al., BMVC 2020): weights are activation-weighted gradient sums."""
-    weights = (grads * acts).sum(dim=(-2, -1)) / (acts.sum(dim=(-2, -1)) + _EPS)
-    return _weighted_sum(weights, acts)
+    return _weighted_sum(_xgradcam_weights(acts, grads), acts)
 
 
 def layercam(acts: Tensor, grads: Tensor) -> Tensor:
@@ -75,6 +89,40 @@ def layercam(acts: Tensor, grads: Tensor) -> Tensor:
 def hirescam(acts: Tensor, grads: Tensor) -> Tensor:
     """HiResCAM (Draelos & Carin, 2020): element-wise gradient × activation, summed over channels."""
     return torch.relu((grads * acts).sum(dim=2))
+
+
+def _channel_weighted(weights: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+    return lambda acts, grads: weights(acts, grads)[..., None, None] * acts
+
+
+#: Each gradient method's weighted activations [K, N, C, h, w]: its map is their ReLU'd channel sum.
+WEIGHTED: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "gradcam": _channel_weighted(_gradcam_weights),
+    "guided-gradcam": _channel_weighted(_gradcam_weights),
+    "gradcam++": _channel_weighted(_gradcam_plus_plus_weights),
+    "xgradcam": _channel_weighted(_xgradcam_weights),
+    "layercam": lambda acts, grads: torch.relu(grads) * acts,
+    "hirescam": lambda acts, grads: grads * acts,
+}
+
+
+def eigen_smooth(weighted: Tensor) -> Tensor:
+    """Eigen smoothing: each map is the first principal component of its weighted activations, rectified.
+
+    ``weighted`` is [K, N, C, h, w] (see :data:`WEIGHTED`). Where a method sums its weighted
+    channels, this keeps only their main direction of variation over the locations, which drops
+    the scattered noise that the other components carry (the ``eigen_smooth`` option of
+    pytorch-grad-cam). The component's sign is chosen to agree with the unsmoothed map.
+    """
+    k, n, c, h, w = weighted.shape
+    x = weighted.reshape(k * n, c, h * w).transpose(1, 2)  # [KN, hw, C]
+    plain = x.sum(dim=2)  # the unsmoothed map, before its ReLU
+    centred = x - x.mean(dim=1, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    proj = (centred @ vh[:, 0, :, None])[..., 0]  # [KN, hw]
+    agree = (proj * (plain - plain.mean(dim=1, keepdim=True))).sum(dim=1, keepdim=True)
+    proj = torch.where(agree < 0, -proj, proj)
+    return torch.relu(proj).reshape(k, n, h, w)
 
 
 def eigencam(acts: Tensor, num_classes: int) -> Tensor:
@@ -113,14 +161,15 @@ class Method:
         name: the key in :data:`METHODS`.
         label: a human-readable name.
         kind: ``"gradient"`` (needs gradients of the class logits), ``"activation"`` (the
-            forward pass alone) or ``"score"`` (extra forward passes on masked inputs).
+            forward pass alone), ``"score"`` (extra forward passes on masked inputs) or
+            ``"guided"`` (Grad-CAM, and guided backpropagation to the input pixels).
         combine: for gradient methods, the function (A, G) -> maps.
         citation: the paper.
     """
 
     name: str
     label: str
-    kind: Literal["gradient", "activation", "score"]
+    kind: Literal["gradient", "activation", "score", "guided"]
     citation: str
     combine: Callable[[Tensor, Tensor], Tensor] | None = None
 
@@ -143,6 +192,7 @@ METHODS: dict[str, Method] = {
         Method("xgradcam", "XGrad-CAM", "gradient", "Fu et al., BMVC 2020", xgradcam),
         Method("layercam", "LayerCAM", "gradient", "Jiang et al., IEEE TIP 2021", layercam),
         Method("hirescam", "HiResCAM", "gradient", "Draelos & Carin, arXiv:2011.08891, 2020", hirescam),
+        Method("guided-gradcam", "Guided Grad-CAM", "guided", "Selvaraju et al., ICCV 2017", gradcam),
         Method("scorecam", "Score-CAM", "score", "Wang et al., CVPR Workshops 2020"),
         Method("eigencam", "Eigen-CAM", "activation", "Muhammad & Yeasin, IJCNN 2020"),
     )

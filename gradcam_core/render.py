@@ -11,7 +11,7 @@ from PIL import Image
 
 from gradcam_core._maps import as_2d
 
-__all__ = ["COLORMAPS", "heatmap_to_rgb", "normalize", "overlay"]
+__all__ = ["COLORMAPS", "GRADIENT_VIEWS", "gradient_to_rgb", "heatmap_to_rgb", "normalize", "overlay"]
 
 #: Colour map names accepted by the renderers, and OpenCV's constant for each.
 COLORMAPS: dict[str, int] = {
@@ -90,3 +90,49 @@ def overlay(
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
     heat = heatmap_to_rgb(heatmap, image.size, colormap, vmax).astype(np.float32)
     return Image.fromarray(np.round((1 - alpha) * base + alpha * heat).astype(np.uint8))
+
+
+#: How a signed gradient image (guided backpropagation, Guided Grad-CAM) can be drawn.
+GRADIENT_VIEWS: dict[str, str] = {
+    "rgb": "as colour (each channel's gradient, centred on grey, as in the paper)",
+    "signed": "signed (sum over colour channels: red positive, blue negative, white zero)",
+    "absolute": "absolute (largest magnitude over colour channels, on the colour map)",
+}
+
+
+def gradient_to_rgb(
+    gradients: np.ndarray | torch.Tensor, view: str = "rgb", colormap: str = "jet", vmax: float | None = None
+) -> np.ndarray:
+    """Draw a signed gradient image [C, H, W] as an RGB uint8 image [H, W, 3].
+
+    ``view`` is a key of :data:`GRADIENT_VIEWS`. ``"rgb"`` centres each pixel's gradient on grey and
+    scales it by the 99.5th percentile of its magnitude (a few extreme pixels would otherwise grey
+    out the rest), as the Guided Grad-CAM paper draws it. ``"signed"`` sums the channels onto a
+    diverging red-white-blue scale; ``"absolute"`` takes the largest magnitude over the channels,
+    on ``colormap``. ``vmax`` sets the scale (else each image's own 99.5th percentile).
+    """
+    if view not in GRADIENT_VIEWS:
+        raise ValueError(f"unknown gradient view '{view}': use one of {', '.join(GRADIENT_VIEWS)}")
+    g = (gradients.detach().cpu().numpy() if isinstance(gradients, torch.Tensor) else np.asarray(gradients)).astype(
+        np.float64
+    )
+    if g.ndim == 2:
+        g = g[None]
+    if view == "absolute":
+        magnitude = np.abs(g).max(axis=0)
+        scale = vmax or float(np.percentile(magnitude, 99.5)) or 1.0
+        h, w = magnitude.shape
+        return heatmap_to_rgb(np.clip(magnitude / scale, 0, 1), (w, h), colormap, vmax=1.0, interpolation="nearest")
+    if view == "signed":
+        total = g.sum(axis=0)
+        scale = vmax or float(np.percentile(np.abs(total), 99.5)) or 1.0
+        t = np.clip(total / scale, -1, 1)[..., None]
+        red, white, blue = np.array([178, 24, 43]), np.array([255, 255, 255]), np.array([33, 102, 172])
+        out: np.ndarray = np.where(t >= 0, white + t * (red - white), white + (-t) * (blue - white))
+        return np.round(out).astype(np.uint8)
+    scale = vmax or float(np.percentile(np.abs(g), 99.5)) or 1.0
+    rgb = 0.5 + 0.5 * np.clip(g / scale, -1, 1)
+    picture = rgb.transpose(1, 2, 0)
+    if picture.shape[2] == 1:
+        picture = np.repeat(picture, 3, axis=2)
+    return np.round(picture[..., :3] * 255).astype(np.uint8)

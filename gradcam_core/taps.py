@@ -67,11 +67,14 @@ class Capture:
     starts at the first call, which gives the same map at a higher cost.
     A model that reads its own layers hands the output and the copy the network consumed to
     :meth:`adopt` instead (its whole pass then records autograd).
+    With ``connected`` (guided backpropagation, which needs gradients down to the input) the whole
+    pass records autograd, and the layer's output stays part of the graph from the input.
     """
 
     fast: bool
     input_hw: tuple[int, int]
     skip: int = 0
+    connected: bool = False
     seen: int = 0
     layout: Layout | None = None
     leaf: Tensor | None = None
@@ -89,8 +92,10 @@ class Capture:
             self._recording = torch.inference_mode(False)  # also turns grad mode on, until release()
             self._recording.__enter__()
         torch.set_grad_enabled(True)
-        # An inference tensor cannot join a graph: clone it into a normal one.
-        self.leaf = (output.clone() if output.is_inference() else output.detach()).requires_grad_(True)
+        if self.connected and output.requires_grad:
+            self.leaf = output
+        else:  # An inference tensor cannot join a graph: clone it into a normal one.
+            self.leaf = (output.clone() if output.is_inference() else output.detach()).requires_grad_(True)
         # Hand the network a copy: an in-place op after the layer (VGG's and DenseNet's ReLU)
         # then rewrites the copy, never the leaf, and autograd stays valid.
         self.passed_on = self.leaf.clone()
@@ -242,9 +247,10 @@ class HookTaps(LayerTaps):
         return seen.get("out")
 
     def run_capturing(self, x: Tensor, layer: str, capture: Capture) -> Any:
-        """The capture is the layer's forward hook; the pass before it runs without autograd."""
+        """The capture is the layer's forward hook; the pass before it runs without autograd, unless connected."""
         module = self._model.get_submodule(layer)
-        with forward_hook(module, capture), torch.inference_mode() if capture.fast else torch.no_grad():
+        mode = torch.enable_grad() if capture.connected else torch.inference_mode() if capture.fast else torch.no_grad()
+        with forward_hook(module, capture), mode:
             try:
                 return self._model(x)
             finally:

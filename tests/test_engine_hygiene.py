@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradcam_core import compute_cam, list_layers, load_model
+from gradcam_core import CamResult, compute_cam, list_layers, load_model
 from tests.conftest import TinyNet, hook_count
 
 
@@ -25,8 +25,9 @@ def test_model_is_exactly_as_before_after_success(tiny: TinyNet, images: torch.T
     tiny.features[0].register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
     before = snapshot(tiny)
     compute_cam(tiny, images, "features.3", classes=[0, 1, 2])
+    compute_cam(tiny, images, "features.3", classes=[0, 1, 2], method="guided-gradcam")
     assert hook_count(tiny) == 1, "only the caller's own hook remains"
-    assert len(seen) == 1, "the caller's hook still runs"
+    assert len(seen) == 2, "the caller's hook still runs"
     assert snapshot(tiny) == before
     assert all(p.grad is None for p in tiny.parameters())
 
@@ -113,17 +114,23 @@ def test_frozen_model_from_load_model_works() -> None:
     assert not any(p.requires_grad for p in loaded.model.parameters())
 
 
+def pixels_and_maps(result: CamResult) -> tuple[torch.Tensor, ...]:
+    return (result.maps,) if result.guided is None else (result.maps, result.guided)
+
+
 def test_threads_sharing_one_model_match_sequential_results() -> None:
+    """Nine threads, Guided Grad-CAM among them (its ReLU guidance must stay in its own thread)."""
     model = load_model("resnet18", "random", device="cpu").model
     gen = torch.Generator().manual_seed(3)
     jobs = [
-        (torch.randn(2, 3, 64, 64, generator=gen), [i, i + 7], m) for i, m in enumerate(["gradcam", "layercam"] * 4)
+        (torch.randn(2, 3, 64, 64, generator=gen), [i, i + 7], m)
+        for i, m in enumerate(["gradcam", "layercam", "guided-gradcam"] * 3)
     ]
-    expected = [compute_cam(model, x, "layer4", classes=c, method=m).maps for x, c, m in jobs]
+    expected = [pixels_and_maps(compute_cam(model, x, "layer4", classes=c, method=m)) for x, c, m in jobs]
     plain_x = torch.randn(1, 3, 64, 64, generator=gen)
     with torch.no_grad():
         plain_expected = model(plain_x)
-    results: dict[int, torch.Tensor] = {}
+    results: dict[int, tuple[torch.Tensor, ...]] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(len(jobs) + 1)
 
@@ -132,7 +139,7 @@ def test_threads_sharing_one_model_match_sequential_results() -> None:
             start.wait()
             for _ in range(3):
                 x, classes, method = jobs[i]
-                results[i] = compute_cam(model, x, "layer4", classes=classes, method=method).maps
+                results[i] = pixels_and_maps(compute_cam(model, x, "layer4", classes=classes, method=method))
         except BaseException as exc:  # collected and re-raised in the main thread
             errors.append(exc)
 
@@ -166,6 +173,9 @@ def test_every_spatial_layer_works_with_in_place_relus(name: str) -> None:
         result = compute_cam(model, x, info.name, classes=[0, 1])
         assert result.maps.shape == (1, 2, *info.shape[1:]), info
         assert torch.isfinite(result.maps).all(), info
+        guided = compute_cam(model, x, info.name, classes=[0, 1], method="guided-gradcam")
+        torch.testing.assert_close(guided.maps, result.maps, msg=info.name)  # its coarse map is Grad-CAM's
+        assert guided.guided is not None and guided.guided.shape == (1, 2, 3, 64, 64) and guided.guided.any(), info
     assert hook_count(model) == 0
 
 

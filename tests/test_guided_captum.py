@@ -33,6 +33,14 @@ def test_guided_gradcam_agrees_with_captum(arch: str, layer: str) -> None:
     scale = float(reference.abs().max())
     assert scale > 0
     torch.testing.assert_close(mine, reference, rtol=1e-3, atol=1e-5 * scale)
+    # The engine's method: one recorded pass for both parts, the same figures, and the same coarse map.
+    engine = compute_cam(model, x, layer, classes=classes[:, None], method="guided-gradcam")
+    assert engine.guided is not None and engine.guided.shape == (2, 1, 3, 224, 224)
+    torch.testing.assert_close(engine.maps[:, 0], cam, rtol=1e-4, atol=1e-6 * float(cam.max()))
+    torch.testing.assert_close(engine.guided[:, 0], ours.gradients, rtol=1e-4, atol=1e-6 * float(theirs.abs().max()))
+    torch.testing.assert_close(
+        guided_gradcam(engine.guided[:, 0], engine.maps[:, 0]), reference, rtol=1e-3, atol=1e-5 * scale
+    )
 
 
 def test_a_functional_relu_is_reported_where_captum_cannot_guide_it_either() -> None:

@@ -9,7 +9,7 @@ runs the model again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 import numpy as np
@@ -22,7 +22,7 @@ from gradcam_core import (
     Faithfulness,
     Progress,
     clamp_box,
-    compute_cam,
+    compute_cams,
     crop,
     evaluate_map,
     occlude,
@@ -95,6 +95,8 @@ class Explanation:
         edit: the crop or erase applied before explaining, if any.
         contrast: the class each map was contrasted with ("why A rather than B"), if any.
         counterfactual: whether the maps show the evidence against the classes.
+        guided: for Guided Grad-CAM, [K, C, H, W] guided backpropagation at the model's input
+            (of :attr:`region`), signed; else ``None``.
     """
 
     maps: np.ndarray
@@ -108,6 +110,7 @@ class Explanation:
     edit: Edit | None = None
     contrast: int | None = None
     counterfactual: bool = False
+    guided: np.ndarray | None = None
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -168,35 +171,55 @@ def explanation(
     progress: Progress | None = None,
 ) -> Explanation:
     """Explain ``image`` after ``edit``, uncached; ``progress`` follows Score-CAM's passes."""
+    found = explanations(image, settings, (settings.method,), classes, edit, contrast, counterfactual, progress)
+    return found[settings.method]
+
+
+def explanations(
+    image: Image.Image,
+    settings: Settings,
+    methods: tuple[str, ...],
+    classes: tuple[int, ...] | None = None,
+    edit: Edit | None = None,
+    contrast: int | None = None,
+    counterfactual: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Explanation]:
+    """Explain ``image`` after ``edit`` with each of ``methods`` at ``settings``' layer, sharing one pass (uncached)."""
     loaded = cached_model(settings.model)
     seen = image if edit is None else edit.apply(image)
     x = loaded.preprocess(seen)[None]
     info = next((i for i in layers_of(settings.model) if i.name == settings.layer), settings.layer)  # the fast path
-    result = compute_cam(
+    results = compute_cams(
         loaded.model,
         x,
         info,
         classes=None if classes is None else list(classes),
-        method=settings.method,
+        methods=methods,
         contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
         counterfactual=counterfactual,
         progress=progress,
     )
     region = loaded.input_region(seen.size)
     dx, dy = (0, 0) if edit is None else edit.offset(image.size)
-    return Explanation(
-        maps=result.maps[0].numpy(),
-        classes=tuple(int(c) for c in result.classes[0]),
-        probabilities=torch.softmax(result.logits[0], dim=0).numpy(),
-        logits=result.logits[0].numpy(),
-        region=Box(region.x + dx, region.y + dy, region.w, region.h),
-        warnings=result.warnings,
-        settings=settings,
-        model=model_info(settings.model),
-        edit=edit,
-        contrast=contrast,
-        counterfactual=counterfactual,
-    )
+    info_of = model_info(settings.model)
+    return {
+        method: Explanation(
+            maps=result.maps[0].numpy(),
+            classes=tuple(int(c) for c in result.classes[0]),
+            probabilities=torch.softmax(result.logits[0], dim=0).numpy(),
+            logits=result.logits[0].numpy(),
+            region=Box(region.x + dx, region.y + dy, region.w, region.h),
+            warnings=result.warnings,
+            settings=replace(settings, method=method),
+            model=info_of,
+            edit=edit,
+            contrast=contrast,
+            counterfactual=counterfactual,
+            guided=None if result.guided is None else result.guided[0].numpy(),
+        )
+        for method, result in results.items()
+    }
 
 
 # Entries hold small arrays only (maps and scores), so 128 of them stay within a few MB.

@@ -1,0 +1,77 @@
+"""Test-time augmentation: a map averaged over flipped and rescaled copies of the input, aligned back.
+
+Each copy is explained for the same classes as the original (its own prediction may differ), and
+its map is brought back to the original's frame: resized to the original map's grid, and flipped
+back. The average keeps what every view agrees on and drops what one view's grid alignment made
+up. Flips of one scale share a forward pass, so :data:`TTA_VIEWS` costs 3 passes of 2 images.
+Eigen smoothing, the other option, costs no pass: see :func:`gradcam_core.methods.eigen_smooth`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gradcam_core.cam import CamResult, Classes, compute_cam
+from gradcam_core.layers import LayerInfo
+
+__all__ = ["TTA_SCALES", "smoothing_label", "tta_cam"]
+
+#: The scales :func:`tta_cam` uses by default; each is run as is and flipped left to right.
+TTA_SCALES: tuple[float, ...] = (0.875, 1.0, 1.125)
+
+
+def smoothing_label(eigen: bool, tta_scales: Sequence[float] | None) -> str:
+    """How a map was smoothed, in words, with its cost: for captions and provenance ("none" when not)."""
+    parts = []
+    if tta_scales:
+        parts.append(
+            f"test-time augmentation ×{2 * len(tta_scales)} passes (flips × scales {', '.join(map(str, tta_scales))})"
+        )
+    if eigen:
+        parts.append("eigen smoothing (first principal component, no extra pass)")
+    return " + ".join(parts) or "none"
+
+
+def tta_cam(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str | LayerInfo,
+    classes: Classes = None,
+    method: str = "gradcam",
+    *,
+    scales: Sequence[float] = TTA_SCALES,
+    eigen_smooth: bool = False,
+) -> CamResult:
+    """:func:`compute_cam` averaged over left-right flips and ``scales`` of ``inputs``, aligned back.
+
+    The classes are fixed first (``None``: each input's prediction on the original) so that every
+    view explains the same class. The result's maps are the average over the views, on the
+    original's grid. Its logits, warnings and (for Guided Grad-CAM) pixel gradients are the
+    original view's. Costs ``2 × len(scales)`` images' passes in all.
+    """
+    if not scales:
+        raise ValueError("test-time augmentation needs at least one scale")
+    base = compute_cam(model, inputs, layer, classes, method, eigen_smooth=eigen_smooth)
+    picked, n = base.classes, inputs.shape[0]
+    h, w = base.maps.shape[-2:]
+    total = torch.zeros_like(base.maps)
+    height, width = inputs.shape[-2:]
+    for scale in scales:
+        size = (max(8, round(height * scale)), max(8, round(width * scale)))
+        same = size == (height, width)
+        x = inputs if same else F.interpolate(inputs, size=size, mode="bilinear", align_corners=False)
+        if same:  # the original view is the base's: only its flip is run
+            views = [base.maps, compute_cam(model, x.flip(-1), layer, picked, method, eigen_smooth=eigen_smooth).maps]
+        else:
+            maps = compute_cam(model, torch.cat([x, x.flip(-1)]), layer, torch.cat([picked, picked]), method,
+                               eigen_smooth=eigen_smooth).maps  # fmt: skip
+            views = [maps[:n], maps[n:]]
+        views[1] = views[1].flip(-1)
+        for maps in views:
+            total += F.interpolate(maps, size=(h, w), mode="bilinear", align_corners=False).clamp(min=0)
+    return replace(base, maps=total / (2 * len(scales)))
