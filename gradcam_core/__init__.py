@@ -24,7 +24,7 @@ from gradcam_core.faithfulness import Faithfulness, evaluate_map, random_map, ta
 from gradcam_core.guided import guided_gradcam
 from gradcam_core.images import MAX_PIXELS, ImageError, load_image
 from gradcam_core.labels import parse_labels
-from gradcam_core.layers import LayerInfo, list_layers, resolve_layer
+from gradcam_core.layers import LayerInfo, depth_layers, list_layers, resolve_layer
 from gradcam_core.mapstats import MapStats, map_stats
 from gradcam_core.methods import CLASS_AGNOSTIC, METHODS, Method
 from gradcam_core.modelref import ModelRef
@@ -45,7 +45,7 @@ from gradcam_core.progress import Progress
 from gradcam_core.provenance import safe_stem, versions
 from gradcam_core.provenance import stamp as provenance_stamp
 from gradcam_core.regions import Box, clamp_box, crop, occlude, paste_map
-from gradcam_core.render import COLORMAPS, heatmap_to_rgb, normalize, overlay
+from gradcam_core.render import COLORMAPS, GRADIENT_VIEWS, gradient_to_rgb, heatmap_to_rgb, normalize, overlay
 from gradcam_core.scorecam import estimate_scorecam
 from gradcam_core.torchscript import ScriptedModel, is_torchscript
 from gradcam_core.weights import CheckpointError, WeightsUnavailable, download, expected_hash_prefix, hub_checkpoint_dir
@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEMO_MODEL",
     "DEMO_SAMPLES",
+    "GRADIENT_VIEWS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAX_PIXELS",
@@ -87,6 +88,7 @@ __all__ = [
     "compute_cam",
     "compute_cams",
     "crop",
+    "depth_layers",
     "describe_preprocess",
     "download",
     "estimate_scorecam",
@@ -94,6 +96,7 @@ __all__ = [
     "expected_hash_prefix",
     "from_module",
     "from_torchscript",
+    "gradient_to_rgb",
     "guided_gradcam",
     "heatmap_to_rgb",
     "hub_checkpoint_dir",

@@ -30,13 +30,20 @@ if controls[2].button("Clear board"):
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
 st.caption(f"{len(panels)} panel{'s' if len(panels) != 1 else ''} · normalisation: {norm}")
-width = min(3, len(panels))  # as many columns as panels, up to 3: none is left empty
+shown = board.groups(panels)  # a grid pinned as one panel is drawn as one sheet
+width = min(3, len(shown))  # as many columns as panels, up to 3: none is left empty
 columns = st.columns(width)
-for i, (panel, picture) in enumerate(zip(panels, pictures, strict=True)):
-    with columns[i % width]:
-        st.image(picture, caption=plain_text(panel.caption()), width="stretch")
-        if st.button("Remove", key=f"{state.W_REMOVE}_{i}"):
-            del panels[i]
+for n, group in enumerate(shown):
+    with columns[n % width]:
+        first = panels[group[0]]
+        if len(group) == 1:
+            st.image(pictures[group[0]], caption=plain_text(first.caption()), width="stretch")
+        else:
+            cells = board.sheet([pictures[i] for i in group], [board.cell_caption(panels[i]) for i in group], 4, 240)
+            st.image(cells, caption=plain_text(f"{first.grid} · {len(group)} maps"), width="stretch")
+        if st.button("Remove", key=f"{state.W_REMOVE}_{group[0]}"):
+            for i in reversed(group):
+                del panels[i]
             st.rerun()
 
 sheet = board.sheet(pictures, [p.caption() for p in panels])

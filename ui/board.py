@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -47,6 +48,10 @@ class Panel:
         preprocess: the preprocessing, in words (see :func:`gradcam_core.preprocess.describe`).
         top5: the five most probable classes and their probabilities.
         frame_size: the (width, height) of the image ``crop`` is measured in.
+        smoothing: how the map was smoothed, in words with its cost ("none" when not).
+        grid: the grid this panel was pinned with, as one panel (its name), or ``None``.
+        box_scores: the map's scores against the object box drawn when it was pinned
+            (``box``, ``pointing``, ``energy``, ``chance``), or ``None``.
     """
 
     image_name: str
@@ -66,6 +71,9 @@ class Panel:
     preprocess: str
     top5: tuple[tuple[str, float], ...]
     frame_size: tuple[int, int]
+    smoothing: str = "none"
+    grid: str | None = None
+    box_scores: dict[str, Any] | None = None
 
     def caption(self) -> str:
         """A one-line label with the panel's full provenance."""
@@ -73,9 +81,14 @@ class Panel:
         if self.crop is not None:
             x, y, w, h = self.crop
             region = f"{'erased (' + self.erase + ')' if self.erase else 'crop'} {w}×{h} at ({x}, {y})"
+        smoothed = "" if self.smoothing == "none" else f" · smoothing: {self.smoothing}"
+        scored = ""
+        if self.box_scores is not None and self.box_scores.get("energy") is not None:
+            hit = "peak in box" if self.box_scores["pointing"] else "peak outside box"
+            scored = f" · {hit}, {self.box_scores['energy']:.0%} in box (chance {self.box_scores['chance']:.0%})"
         return (
-            f"{self.image_name} · {region} · {self.model} · {self.layer} · {self.method} · "
-            f"{self.class_name} ({self.probability:.1%})"
+            f"{self.image_name} · {region} · {self.model} · {self.layer} · {self.method}{smoothed} · "
+            f"{self.class_name} ({self.probability:.1%}){scored}"
         )
 
 
@@ -109,6 +122,7 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
         preprocess=info.preprocess,
         top5=tuple((info.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
         frame_size=entry.image.size,
+        smoothing=exp.settings.smoothing_label,
     )
 
 
@@ -120,6 +134,25 @@ def pin(panel: Panel) -> None:
 def panels() -> list[Panel]:
     """The pinned panels, oldest first."""
     return state.board()
+
+
+def cell_caption(panel: Panel) -> str:
+    """A grid cell's short label: what differs between cells (layer, method, class) and its box scores."""
+    scored = ""
+    if panel.box_scores is not None and panel.box_scores.get("energy") is not None:
+        scored = f" · {'✓' if panel.box_scores['pointing'] else '✗'} {panel.box_scores['energy']:.0%} in box"
+    return f"{panel.method} · {panel.layer} · {panel.class_name} ({panel.probability:.1%}){scored}"
+
+
+def groups(panels: list[Panel]) -> list[list[int]]:
+    """The board's panels as shown: a grid pinned as one panel is one group (of its cells' indices)."""
+    out: list[list[int]] = []
+    for i, panel in enumerate(panels):
+        if panel.grid is not None and out and panels[out[-1][0]].grid == panel.grid:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 def render(panel: Panel, alpha: float, cmap: str, vmax: float | None) -> Image.Image:

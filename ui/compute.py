@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from gradcam_core import (
+    METHODS,
     Box,
     Faithfulness,
     Progress,
@@ -30,17 +31,32 @@ from gradcam_core import (
     random_map,
     target_score,
 )
+from gradcam_core.smoothing import TTA_SCALES, smoothing_label, tta_cam
 from ui.images import ImageEntry
 from ui.models import ModelInfo, cached_model, layers_of, model_info
+
+#: The sidebar's smoothing options, and what each costs.
+SMOOTHING: dict[str, str] = {
+    "none": "None",
+    "eigen": "Eigen smoothing (no extra pass)",
+    "tta": f"Test-time augmentation (×{2 * len(TTA_SCALES)} passes)",
+    "tta+eigen": f"Both (×{2 * len(TTA_SCALES)} passes)",
+}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the sidebar chooses: the model (a registry name or an uploaded model's key), layer and method."""
+    """What the sidebar chooses: the model (a registry name or an uploaded model's key), layer, method and smoothing."""
 
     model: str
     layer: str
     method: str
+    smoothing: str = "none"
+
+    @property
+    def smoothing_label(self) -> str:
+        """The smoothing, in words, with its cost (for captions and provenance)."""
+        return smoothing_label("eigen" in self.smoothing, TTA_SCALES if "tta" in self.smoothing else None)
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,12 @@ def explanation(
     return found[settings.method]
 
 
+_NO_TTA = (
+    "test-time augmentation is not applied to Score-CAM: it would repeat all its masked passes for each of the "
+    f"{2 * len(TTA_SCALES)} views"
+)
+
+
 def explanations(
     image: Image.Image,
     settings: Settings,
@@ -190,16 +212,28 @@ def explanations(
     seen = image if edit is None else edit.apply(image)
     x = loaded.preprocess(seen)[None]
     info = next((i for i in layers_of(settings.model) if i.name == settings.layer), settings.layer)  # the fast path
-    results = compute_cams(
-        loaded.model,
-        x,
-        info,
-        classes=None if classes is None else list(classes),
-        methods=methods,
-        contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
-        counterfactual=counterfactual,
-        progress=progress,
-    )
+    eigen = "eigen" in settings.smoothing
+    wanted = None if classes is None else list(classes)
+    if "tta" in settings.smoothing and contrast is None and not counterfactual:
+        results = {}
+        for m in methods:  # each view's map is aligned back per method: no pass is shared
+            if METHODS[m].kind == "score":
+                plain = compute_cams(loaded.model, x, info, wanted, (m,), progress=progress)[m]
+                results[m] = replace(plain, warnings=(*plain.warnings, _NO_TTA))
+            else:
+                results[m] = tta_cam(loaded.model, x, info, wanted, m, eigen_smooth=eigen)
+    else:
+        results = compute_cams(
+            loaded.model,
+            x,
+            info,
+            classes=wanted,
+            methods=methods,
+            contrast=None if contrast is None else [contrast] * (1 if classes is None else len(classes)),
+            counterfactual=counterfactual,
+            progress=progress,
+            eigen_smooth=eigen,
+        )
     region = loaded.input_region(seen.size)
     dx, dy = (0, 0) if edit is None else edit.offset(image.size)
     info_of = model_info(settings.model)

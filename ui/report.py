@@ -14,7 +14,10 @@ The ZIP's ``manifest.json`` follows the schema ``gradcam-explorer/board/1``::
          "model": "resnet50", "weights": "/path/to/file.pth" | "my.pt (uploaded)" | "random",
          "weights_sha256": "…" | null, "preprocess": "resize 256 (bilinear), centre crop 224×224, mean …, std …", "layer": "layer4", "method": "gradcam",
          "class": "tabby", "probability": 0.61,
-         "top5": [{"class": "tabby", "probability": 0.61}, ...]}
+         "top5": [{"class": "tabby", "probability": 0.61}, ...],
+         "smoothing": "none" | "eigen smoothing (…)" | "test-time augmentation ×6 passes (…)",
+         "grid": "Compare methods · cat.jpg" | null,             # pinned with a grid, as one panel
+         "box_scores": {"box": [x, y, w, h], "pointing": true, "energy": 0.62, "chance": 0.18} | null}
       ]
     }
 
@@ -59,6 +62,10 @@ def _with_box(panel: Panel) -> Image.Image:
         scale = panel.image.width / panel.frame_size[0]
         x, y, w, h = (v * scale for v in panel.crop)
         ImageDraw.Draw(image).rectangle((x, y, x + w - 1, y + h - 1), outline=(217, 72, 15), width=3)
+    if panel.box_scores is not None:  # the object box the map was scored against
+        scale = panel.image.width / panel.frame_size[0]
+        x, y, w, h = (v * scale for v in panel.box_scores["box"])
+        ImageDraw.Draw(image).rectangle((x, y, x + w - 1, y + h - 1), outline=(47, 158, 68), width=3)
     return image
 
 
@@ -81,6 +88,9 @@ def _entry(panel: Panel, stem: str) -> dict[str, Any]:
         "class": panel.class_name,
         "probability": round(panel.probability, 6),
         "top5": [{"class": c, "probability": round(p, 6)} for c, p in panel.top5],
+        "smoothing": panel.smoothing,
+        "grid": panel.grid,
+        "box_scores": panel.box_scores,
     }
 
 
@@ -122,6 +132,23 @@ th { color: #666; font-weight: normal; white-space: nowrap; } code { font-size: 
 """
 
 
+def _scores_row(panel: Panel) -> str:
+    found = panel.box_scores
+    if found is None:
+        return ""
+    x, y, w, h = found["box"]
+    if found.get("energy") is None:
+        text = "blank map: nothing to score"
+    else:
+        hit = "peak inside the box" if found["pointing"] else "peak outside the box"
+        text = f"{hit}; {found['energy']:.1%} of the map in the box; chance {found['chance']:.1%}"
+    return f"\n    <tr><th>object box</th><td>{w}×{h} at ({x}, {y}): {html.escape(text)}</td></tr>"
+
+
+def _grid_row(panel: Panel) -> str:
+    return "" if panel.grid is None else f"\n    <tr><th>grid</th><td>{html.escape(panel.grid)}</td></tr>"
+
+
 def html_report(
     panels: list[Panel], alpha: float, cmap: str, vmax: float | None, title: str = "Grad-CAM report"
 ) -> str:
@@ -149,6 +176,7 @@ def html_report(
     <tr><th>layer · method</th><td><code>{esc(panel.layer)}</code> · {esc(panel.method)}</td></tr>
     <tr><th>class</th><td>{esc(panel.class_name)} ({panel.probability:.2%})</td></tr>
     <tr><th>top-5</th><td>{top5}</td></tr>
+    <tr><th>smoothing</th><td>{esc(panel.smoothing)}</td></tr>{_scores_row(panel)}{_grid_row(panel)}
     <tr><th>normalisation</th><td>{norm}</td></tr>
   </table>
 </section>""")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, METHODS, list_models
 from ui import images, share, state
-from ui.compute import Settings
+from ui.compute import SMOOTHING, Settings
 from ui.models import available, get_model, label, layers_of
 from ui.text import plain_text
 from ui.your_model import your_model
@@ -76,9 +76,20 @@ def sidebar() -> Settings | None:
             on_change=state.store(state.W_METHOD),
             help=_full_name(_method_label(st.session_state.get(state.W_METHOD, ""))),
         )
+        state.persist(state.W_SMOOTH, "none")
+        smoothing = st.selectbox(
+            "Smoothing",
+            list(SMOOTHING),
+            key=state.W_SMOOTH,
+            format_func=SMOOTHING.__getitem__,
+            on_change=state.store(state.W_SMOOTH),
+            help="Eigen smoothing keeps the first principal component of the weighted activations (gradient "
+            "methods; no extra pass). Test-time augmentation averages the maps of the image flipped and at three "
+            "scales, aligned back. Both are recorded with every pinned panel and export.",
+        )
         if not loaded.trained:
             st.warning("This model has random weights: its maps are meaningless.")
-    return Settings(name, layer, method)
+    return Settings(name, layer, method, smoothing)
 
 
 def image_picker() -> images.ImageEntry | None:

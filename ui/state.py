@@ -26,12 +26,15 @@ CURRENT = "current_image"  # str: key of the image being explained
 BOARD = "board"  # list[Panel]: pinned panels
 CROP = "crop"  # dict[str, Box]: crop box chosen per image key
 CROP_REVISION = "crop_revision"  # dict[str, int]: per image key, bumped when the box is typed or reset
+OBJECT_BOX = "object_box"  # dict[str, Box]: the object's box drawn per image key, to score maps against
+OBJECT_REVISION = "object_revision"  # dict[str, int]: as CROP_REVISION, for OBJECT_BOX
 BATCH = "batch"  # BatchRun | None: the last misclassification run
 BATCH_ROUND = "batch_round"  # int: bumps after each batch run, giving the batch uploader a fresh key
 BATCH_VIEW = "batch_view"  # ImageEntry | None: the batch row being looked at, decoded again from its bytes
 SETTINGS = "settings"  # dict[str, Any]: sidebar and display choices, by widget key
 CUSTOM = "custom_models"  # list[str]: model keys of the models this session uploaded
 UPLOAD_ROUND = "upload_round"  # int: bumps after each upload, giving the uploader a fresh key
+SANITY = "sanity"  # (key, SanityCheck): the last sanity check run
 FAITH = "faithfulness"  # (key, (map result, random-map result)): the last faithfulness measurement
 LINK_READ = "link_read"  # bool: the opening URL's parameters were applied
 LINK_PENDING = "link_pending"  # dict[str, str]: link values a page still has to validate (layer, class)
@@ -75,6 +78,13 @@ W_CROP_W = "w_crop_w"
 W_CROP_H = "w_crop_h"
 W_CROP_RESET = "w_crop_reset"
 W_BOARD_NORM = "w_board_norm"
+W_SMOOTH = "w_smooth"  # the sidebar's smoothing choice
+W_GUIDED_VIEW = "w_guided_view"  # how Guided Grad-CAM's pixel map is drawn
+W_GRID = "w_grid"  # Explain: which grid to compare (none, methods, layers, classes)
+W_GRID_SCALE = "w_grid_scale"
+W_GRID_SLOW = "w_grid_slow"  # include Score-CAM in the methods grid
+W_GRID_PIN = "w_grid_pin"  # pin the whole grid; f"{W_GRID_PIN}.{i}" pins cell i
+W_SANITY = "w_sanity"  # the sanity check's Run button
 W_BATCH_UPLOAD = "w_batch_upload"
 W_BATCH_CSV = "w_batch_csv"
 W_WRONG_ONLY = "w_wrong_only"
@@ -138,6 +148,16 @@ def crops() -> dict[str, Box]:
 def crop_revisions() -> dict[str, int]:
     """Per image key, a number bumped when its box is typed or reset."""
     return get(CROP_REVISION, cast("dict[str, int]", {}))
+
+
+def object_boxes() -> dict[str, Box]:
+    """The object's box drawn per image key (the whole image: none drawn)."""
+    return get(OBJECT_BOX, cast("dict[str, Box]", {}))
+
+
+def object_revisions() -> dict[str, int]:
+    """Per image key, a number bumped when its object box is typed or cleared."""
+    return get(OBJECT_REVISION, cast("dict[str, int]", {}))
 
 
 def custom_models() -> list[str]:

@@ -157,7 +157,7 @@
 
   function render(args, disabled) {
     stage.style.setProperty("--colour", args.colour);
-    stage.className = (args.mode === "erase" ? "erase" : "crop") + (disabled ? " disabled" : "");
+    stage.className = (["erase", "object"].includes(args.mode) ? args.mode : "crop") + (disabled ? " disabled" : "");
     size = { w: args.width, h: args.height };
     img.width = args.display_width;
     if (img.getAttribute("src") !== args.image) img.setAttribute("src", args.image);
