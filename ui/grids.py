@@ -65,7 +65,7 @@ def cells(entry: ImageEntry, settings: Settings, kind: str, cls: int, top: list[
     """The grid's cells, computing the ones not cached yet (with a progress bar)."""
     if kind == "classes":
         exp = compute.explain(entry, settings, classes=tuple(top))
-        return [Cell(exp, k, f"{exp.categories[c]} ({exp.probabilities[c]:.1%})") for k, c in enumerate(exp.classes)]
+        return [Cell(exp, k, exp.categories[c]) for k, c in enumerate(exp.classes)]
     wanted = _wanted(settings, kind, slow)
     found: dict[Settings, Explanation] = {}
     for s in wanted:
