@@ -16,15 +16,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from gradcam_core.boxscore import box_scores
-from gradcam_core.cam import compute_cam
+from gradcam_core.cam import CamResult, compute_cams
+from gradcam_core.guided import guided_gradcam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
-from gradcam_core.layers import list_layers, resolve_layer
+from gradcam_core.layers import depth_layers, list_layers, resolve_layer
 from gradcam_core.logits import model_logits
 from gradcam_core.methods import METHODS
 from gradcam_core.modelref import ModelRef
@@ -32,7 +35,8 @@ from gradcam_core.models import list_models
 from gradcam_core.preprocess import parse_stats
 from gradcam_core.provenance import manifest_header, safe_stem, sha256_hex, top_classes
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
-from gradcam_core.render import COLORMAPS, overlay
+from gradcam_core.render import COLORMAPS, gradient_to_rgb, overlay
+from gradcam_core.smoothing import TTA_SCALES, smoothing_label, tta_cam
 from gradcam_core.weights import CheckpointError, WeightsUnavailable
 
 __all__ = ["main"]
@@ -63,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     _model_arguments(ex)
     ex.add_argument("--layer", help="target layer (default: the model's own default)")
     ex.add_argument("--method", default="gradcam", choices=list(METHODS))
+    ex.add_argument(
+        "--methods",
+        metavar="M,M,…",
+        help="a grid: these methods (comma-separated, or 'all' for every method but Score-CAM), sharing one "
+        "forward pass per layer; replaces --method",
+    )
+    ex.add_argument(
+        "--layers",
+        metavar="L,L,…",
+        help="a grid: these layers (comma-separated, or 'blocks' for the model's blocks from the stem to the head); "
+        "replaces --layer",
+    )
+    ex.add_argument(
+        "--smoothing",
+        default="none",
+        choices=["none", "eigen", "tta", "tta+eigen"],
+        help="eigen smoothing (no extra pass) and/or test-time augmentation (flips × 3 scales: ×6 passes)",
+    )
     ex.add_argument("--classes", default="top1", help="'top1', 'top5' or comma-separated class indices")
     ex.add_argument("--crop", help="explain only this box of each image: x,y,w,h in pixels")
     ex.add_argument(
@@ -93,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="L",
         help="a layer to explain at (repeat for more; default: the model's own)",
     )
-    au.add_argument("--method", default="gradcam", choices=list(METHODS))
+    au.add_argument(  # Guided Grad-CAM's coarse maps are Grad-CAM's: an audit stores no pixel maps
+        "--method", default="gradcam", choices=[m for m, spec in METHODS.items() if spec.kind != "guided"]
+    )
     au.add_argument("--out", required=True, type=Path, help="the Parquet file to write")
     au.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default 16)")
     au.add_argument("--limit", type=int, metavar="N", help="audit only the first N images (by path)")
@@ -221,6 +245,31 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequ
     return 1 if failed else 0
 
 
+def _cams(
+    model: torch.nn.Module, x: torch.Tensor, layer: Any, classes: Any, methods: list[str], smoothing: str
+) -> list[tuple[str, CamResult]]:
+    """Each method's result at ``layer``: one shared pass, or one test-time augmentation per method."""
+    eigen = "eigen" in smoothing
+    if "tta" in smoothing:
+        return [(m, tta_cam(model, x, layer, classes, m, eigen_smooth=eigen)) for m in methods]
+    return list(compute_cams(model, x, layer, classes, methods, eigen_smooth=eigen).items())
+
+
+def _sheet(cells: list[tuple[str, Image.Image]], columns: int, side: int = 256) -> Image.Image:
+    """The grid's overlays on one white sheet, a caption under each, ``columns`` to a row."""
+    columns = max(1, min(columns, len(cells)))
+    rows = -(-len(cells) // columns)
+    out = Image.new("RGB", (columns * (side + 8) + 8, rows * (side + 30) + 8), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (caption, picture) in enumerate(cells):
+        x0, y0 = 8 + (i % columns) * (side + 8), 8 + (i // columns) * (side + 30)
+        thumb = picture.copy()
+        thumb.thumbnail((side, side))
+        out.paste(thumb, (x0, y0))
+        draw.text((x0, y0 + thumb.height + 4), caption[:48], fill="black")
+    return out
+
+
 def _app(streamlit_args: Sequence[str]) -> int:
     """Start the app with ``streamlit run``, from the checkout this package is installed from."""
     app = Path(__file__).resolve().parent.parent / "app.py"
@@ -253,13 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = _model_ref(args, parser).load()
     except (WeightsUnavailable, CheckpointError, ValueError, OSError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    layer = args.layer or loaded.default_layer
-    try:
-        resolve_layer(loaded.model, layer)
-    except ValueError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    # Its LayerInfo says how often the layer runs, so that autograd records from the explained call only.
-    info = next((i for i in list_layers(loaded.model, loaded.input_size, loaded.channels) if i.name == layer), layer)
+    infos = list_layers(loaded.model, loaded.input_size, loaded.channels)
+    # Its LayerInfo says how often a layer runs, so that autograd records from the explained call only.
+    by_name = {i.name: i for i in infos}
+    if args.layers == "blocks":
+        layers = [i.name for i in depth_layers(infos)]
+    else:
+        layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else []
+        layers = layers or [args.layer or loaded.default_layer]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else [args.method]
+    if methods == ["all"]:
+        methods = [m for m, spec in METHODS.items() if spec.kind != "score"]
+    if bad := [m for m in methods if m not in METHODS]:
+        parser.error(f"unknown method(s) {', '.join(bad)}: use {', '.join(METHODS)} or 'all'")
+    for layer in layers:
+        try:
+            resolve_layer(loaded.model, layer)
+        except ValueError as exc:
+            parser.exit(2, f"error: {exc}\n")
+    grid = len(layers) * len(methods) > 1
     if args.classes in ("top1", "top5"):
         k, fixed = (1 if args.classes == "top1" else 5), None
     else:
@@ -275,7 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         parser.exit(2, "error: no image files found in the inputs\n")
     args.out.mkdir(parents=True, exist_ok=True)
-    manifest = manifest_header(loaded, layer, args.method, "each overlay is scaled by its own map's maximum")
+    manifest = manifest_header(
+        loaded, layers[0] if not grid else ", ".join(layers), methods[0] if not grid else ", ".join(methods),
+        "each overlay is scaled by its own map's maximum",
+    )  # fmt: skip
+    manifest["smoothing"] = smoothing_label("eigen" in args.smoothing, TTA_SCALES if "tta" in args.smoothing else None)
+    if grid:
+        manifest["grid"] = {"layers": layers, "methods": methods}
     for n, path in enumerate(files):
         print(f"[{n + 1}/{len(files)}] {path.name}", file=sys.stderr)
         try:
@@ -290,38 +357,54 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         part = crop(image, region) if box else image
         x = loaded.preprocess(part)[None]
-        if fixed is None and k > 1:  # the top-k classes must be known before the maps are made
+        wanted = fixed
+        if fixed is None and (k > 1 or grid):  # the classes must be known before the maps: the same in every cell
             with torch.no_grad():
                 scores = model_logits(loaded.model, x.to(model_device(loaded.model)))[0].cpu()
-            result = compute_cam(loaded.model, x, info, classes=scores.topk(k).indices.tolist(), method=args.method)
-        else:  # top-1 or given classes: the map's own forward pass gives the probabilities too
-            result = compute_cam(loaded.model, x, info, classes=fixed, method=args.method)
-        probs = result.probabilities[0]
-        classes = result.classes[0].tolist()
+            wanted = scores.topk(k).indices.tolist()
         where = loaded.input_region(part.size)
         frame = Box(region.x + where.x, region.y + where.y, where.w, where.h)
-        maps = []
-        for j, cls in enumerate(classes):
-            stem = f"{n:03d}_{safe_stem(path.name)}_c{cls}"
-            raw = result.maps[0, j].numpy()
-            np.save(args.out / f"{stem}.npy", raw)
-            overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap).save(args.out / f"{stem}.png")
-            maps.append(
-                {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
-                 "explains": METHODS[args.method].target_label(loaded.categories[cls]),
-                 "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
-                 "map_max": float(raw.max())}
-            )  # fmt: skip
-            if target is not None:
-                on_box = box_scores(raw, Box(*target), frame, image.size)
-                maps[-1]["box_scores"] = {
-                    "box": list(target), "pointing": on_box.pointing,
-                    "energy": round(on_box.energy, 6), "chance": round(on_box.chance, 6),
-                }  # fmt: skip
-        manifest["items"].append(
-            {"image": str(path), "image_sha256": sha256_hex(data), "crop": list(region) if box else None,
-             "top5": top_classes(probs, loaded.categories), "maps": maps, "warnings": list(result.warnings)}
-        )  # fmt: skip
+        maps: list[dict[str, Any]] = []
+        notes: list[str] = []
+        probs = torch.empty(0)
+        cells: list[tuple[str, Image.Image]] = []
+        for layer in layers:
+            for method, result in _cams(loaded.model, x, by_name.get(layer, layer), wanted, methods, args.smoothing):
+                probs = result.probabilities[0]
+                notes.extend(f"{layer} · {method}: {w}" if grid else w for w in result.warnings)
+                for j, cls in enumerate(result.classes[0].tolist()):
+                    cell = f"_{safe_stem(layer.replace('.', '-'))}_{safe_stem(method)}" if grid else ""
+                    stem = f"{n:03d}_{safe_stem(path.name)}{cell}_c{cls}"
+                    raw = result.maps[0, j].numpy()
+                    np.save(args.out / f"{stem}.npy", raw)
+                    picture = overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap)
+                    picture.save(args.out / f"{stem}.png")
+                    cells.append((f"{layer} · {method} · {loaded.categories[cls]}", picture))
+                    maps.append(
+                        {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
+                         "explains": METHODS[method].target_label(loaded.categories[cls]),
+                         "layer": layer, "method": method,
+                         "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
+                         "map_max": float(raw.max())}
+                    )  # fmt: skip
+                    if result.guided is not None:  # Guided Grad-CAM's pixel-resolution map, as the paper draws it
+                        pixels = guided_gradcam(result.guided[:, j], result.maps[:, j])[0]
+                        Image.fromarray(gradient_to_rgb(pixels, "rgb")).save(args.out / f"{stem}_guided.png")
+                        np.save(args.out / f"{stem}_guided.npy", pixels.numpy())
+                        maps[-1] |= {"guided_overlay": f"{stem}_guided.png", "guided_map": f"{stem}_guided.npy"}
+                    if target is not None:
+                        on_box = box_scores(raw, Box(*target), frame, image.size)
+                        maps[-1]["box_scores"] = {
+                            "box": list(target), "pointing": on_box.pointing,
+                            "energy": None if np.isnan(on_box.energy) else round(on_box.energy, 6),
+                            "chance": round(on_box.chance, 6),
+                        }  # fmt: skip
+        item = {"image": str(path), "image_sha256": sha256_hex(data), "crop": list(region) if box else None,
+                "top5": top_classes(probs, loaded.categories), "maps": maps, "warnings": notes}  # fmt: skip
+        if grid:
+            item["grid"] = f"{n:03d}_{safe_stem(path.name)}_grid.png"
+            _sheet(cells, len(methods)).save(args.out / item["grid"])
+        manifest["items"].append(item)
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     done, skipped = len(manifest["items"]), len(manifest["skipped"])
     print(f"explained {done} image(s), skipped {skipped}; wrote {args.out / 'manifest.json'}", file=sys.stderr)

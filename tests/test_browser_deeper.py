@@ -91,7 +91,7 @@ def test_an_object_box_scores_a_classes_grid_on_a_real_photo(tmp_path: Path, sho
         expect(captions).to_have_count(5, timeout=30_000)
         energies = {}
         for text in captions.all_inner_texts():
-            name = text.split(" (")[0]
+            name = text.split(" · ")[0]
             energies[name] = int(SCORE.search(text)[2])  # type: ignore[index]
         assert max(energies, key=energies.__getitem__) == "zebra", energies
         assert energies["zebra"] > 2 * energies["African elephant"], energies

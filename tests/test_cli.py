@@ -64,6 +64,8 @@ def test_demo_samples_top5_with_a_crop_and_a_bad_file(tmp_path: Path, capsys: py
         (["--model", "shapes-demo", "--mean", "1,2"], "mean must be one number, or three"),
         (["--model", "shapes-demo", "--input-size", "128,128", "--resize", "64"], "`resize` at least"),
         (["--model", "shapes-demo", "--labels", "missing.txt"], "missing.txt"),
+        (["--model", "shapes-demo", "--methods", "gradcam,nope"], "unknown method(s) nope"),
+        (["--model", "shapes-demo", "--layers", "features.block4,features.blok9"], "unknown layer 'features.blok9'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -173,3 +175,55 @@ def test_an_object_box_scores_every_map_in_the_manifest(tmp_path: Path) -> None:
         want = box_scores(np.load(tmp_path / "out" / m["map"]), box, Box(0, 0, 128, 128), (128, 128))
         assert m["box_scores"]["energy"] == pytest.approx(want.energy, abs=1e-6)
         assert m["box_scores"]["chance"] == pytest.approx(box.w * box.h / 128**2, abs=1e-6)
+
+
+def test_a_grid_of_methods_and_layers_with_smoothing(tmp_path: Path) -> None:
+    """--methods × --layers: a map per cell equal to the engine's own, a grid sheet, Guided Grad-CAM's pixels."""
+    import torch
+
+    from gradcam_core import compute_cam, load_image, load_model
+
+    out = tmp_path / "out"
+    args = ["explain", str(SAMPLES_DIR / "star.png"), "--model", "shapes-demo", "--out", str(out)]
+    grid = ["--methods", "gradcam,layercam,guided-gradcam", "--layers", "features.block3,features.block4"]
+    assert main([*args, *grid]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["grid"] == {"layers": ["features.block3", "features.block4"],
+                                "methods": ["gradcam", "layercam", "guided-gradcam"]}  # fmt: skip
+    assert manifest["smoothing"] == "none"
+    (item,) = manifest["items"]
+    assert [(m["layer"], m["method"]) for m in item["maps"]] == [
+        (layer, method) for layer in manifest["grid"]["layers"] for method in manifest["grid"]["methods"]
+    ]
+    assert Image.open(out / item["grid"]).size[0] > 3 * 256
+    loaded = load_model("shapes-demo")
+    x = loaded.preprocess(load_image(SAMPLES_DIR / "star.png"))[None]
+    for m in item["maps"]:
+        want = compute_cam(loaded.model, x, m["layer"], [m["index"]], m["method"]).maps[0, 0].numpy()
+        np.testing.assert_allclose(np.load(out / m["map"]), want, rtol=1e-4, atol=1e-6 * float(want.max()))
+        assert ("guided_map" in m) == (m["method"] == "guided-gradcam")
+    guided = next(m for m in item["maps"] if m["method"] == "guided-gradcam")
+    assert np.load(out / guided["guided_map"]).shape == (3, 128, 128)
+    # Smoothing is recorded, and changes the maps; "blocks" names the model's blocks.
+    assert (
+        main(
+            [*args, "--methods", "all", "--layers", "blocks", "--smoothing", "tta+eigen", "--out", str(tmp_path / "s")]
+        )
+        == 0
+    )
+    smoothed = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert smoothed["smoothing"].startswith("test-time augmentation ×6 passes") and "eigen" in smoothed["smoothing"]
+    assert smoothed["grid"]["methods"] == [
+        "gradcam",
+        "gradcam++",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "guided-gradcam",
+        "eigencam",
+    ]
+    assert len(smoothed["grid"]["layers"]) > 8 and smoothed["grid"]["layers"][-1] == "features"
+    tta = next(m for m in smoothed["items"][0]["maps"] if (m["layer"], m["method"]) == ("features", "gradcam"))
+    plain = compute_cam(loaded.model, x, "features", [tta["index"]]).maps[0, 0].numpy()
+    assert not np.allclose(plain, np.load(tmp_path / "s" / tta["map"]), rtol=0.05)
+    assert torch.isfinite(torch.from_numpy(np.load(tmp_path / "s" / tta["map"]))).all()
