@@ -80,3 +80,20 @@ def test_guided_gradcam_is_the_guided_gradients_times_the_upsampled_map() -> Non
     assert got.shape == (1, 3, 4, 4)
     assert got[0, 0, 0, 0].item() == 0.0 and got[0, 2, 3, 3].item() == 3.0  # the corners keep the cells' values
     torch.testing.assert_close(got[:, 0], got[:, 1])
+
+
+def test_gradient_views_drawn_by_hand() -> None:
+    from gradcam_core import gradient_to_rgb
+
+    g = torch.zeros(3, 2, 2)
+    g[:, 0, 0] = 1.0  # positive in every channel
+    g[:, 1, 1] = -1.0  # negative in every channel
+    signed = gradient_to_rgb(g, "signed", vmax=3.0)
+    assert signed[0, 0].tolist() == [178, 24, 43] and signed[1, 1].tolist() == [33, 102, 172]
+    assert signed[0, 1].tolist() == [255, 255, 255]  # zero is white
+    rgb = gradient_to_rgb(g, "rgb", vmax=1.0)
+    assert rgb[0, 0].tolist() == [255, 255, 255] and rgb[1, 1].tolist() == [0, 0, 0] and rgb[0, 1].tolist() == [128] * 3
+    absolute = gradient_to_rgb(g, "absolute", "jet", vmax=1.0)
+    assert absolute[0, 0].tolist() == absolute[1, 1].tolist() != absolute[0, 1].tolist()  # sign dropped
+    with pytest.raises(ValueError, match="unknown gradient view"):
+        gradient_to_rgb(g, "sideways")
