@@ -7,11 +7,13 @@ high-resolution, class-discriminative view.
 
 The model is never changed: no module is swapped and nothing is patched. For the length of one
 call, and only for the calling thread (:func:`gradcam_core.hooks.forward_hook`), each ``nn.ReLU``
-and ``nn.ReLU6`` module's output goes through :class:`_PositiveGradients`, an identity whose backward
-keeps the positive part of the gradient; the module's own backward then masks it where its input
-was not positive (or, for ReLU6, not below 6). In-place ReLUs work the same way, since the identity
-follows the module. A ReLU applied as a function (``F.relu`` in ``forward``) has no module to hook:
-such calls are counted during the pass and reported in :attr:`Guided.warnings`, as Captum warns.
+and ``nn.ReLU6`` module's output gets a gradient hook of its own (on that call's tensor, so no
+other pass or thread meets it) that keeps the positive part of the gradient arriving there; the
+module's own backward then masks it where its input was not positive (or, for ReLU6, not below 6).
+In-place ReLUs work the same way: a tensor hook holds the gradient of the value the module
+returned, even when a later op changes that tensor in place. Nothing is copied. A ReLU applied as
+a function (``F.relu`` in ``forward``) has no module to hook: such calls are counted during the
+pass and reported in :attr:`Guided.warnings`, as Captum warns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,19 +49,6 @@ class Guidance:
     def __init__(self) -> None:
         self.on = True
         self.calls = 0
-
-
-class _PositiveGradients(torch.autograd.Function):
-    """The identity forward; backward passes on only the positive part of the gradient while guidance is on."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, guidance: Guidance) -> Tensor:
-        ctx.guidance = guidance
-        return x.clone()  # a new tensor: a later in-place op must not modify this function's output
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        return (grad.clamp(min=0) if ctx.guidance.on else grad), None
 
 
 class FunctionalRelus(TorchFunctionMode):
@@ -96,9 +85,13 @@ def guided_relus(model: nn.Module) -> Iterator[Guidance]:
     """
     guidance = Guidance()
 
-    def guide(_module: nn.Module, output: Tensor) -> Tensor:
+    def positive(grad: Tensor) -> Tensor | None:
+        return grad.clamp(min=0) if guidance.on else None
+
+    def guide(_module: nn.Module, output: Tensor) -> None:
         guidance.calls += 1
-        return cast(Tensor, _PositiveGradients.apply(output, guidance))
+        if output.requires_grad:  # a hook on this call's own tensor: no other pass or thread can meet it
+            output.register_hook(positive)  # type: ignore[no-untyped-call]
 
     with ExitStack() as stack:
         for module in model.modules():
