@@ -67,7 +67,8 @@ cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.
 h, w = exp.maps[0].shape
 cols[1].image(views.raw_grid(exp, 0, cmap), caption=f"Raw map at the layer: {h}×{w}", width="stretch")
 over = views.overlay_full(entry.image, exp, 0, alpha, cmap)
-cols[2].image(over, caption=f"{METHODS[method].label} overlay: {what}", width="stretch")
+coarse = "Grad-CAM (Guided Grad-CAM's coarse map)" if METHODS[method].kind == "guided" else METHODS[method].label
+cols[2].image(over, caption=f"{coarse} overlay: {what}", width="stretch")
 scored = None if object_box is None else checks.scores(exp, 0, object_box, entry.image.size)
 if scored is not None:
     cols[2].markdown(f"**Object box:** {checks.score_text(scored)}")

@@ -140,7 +140,8 @@ def cell_caption(panel: Panel) -> str:
     """A grid cell's short label: what differs between cells (layer, method, class) and its box scores."""
     scored = ""
     if panel.box_scores is not None and panel.box_scores.get("energy") is not None:
-        scored = f" · {'✓' if panel.box_scores['pointing'] else '✗'} {panel.box_scores['energy']:.0%} in box"
+        hit = "peak in box" if panel.box_scores["pointing"] else "peak outside box"
+        scored = f" · {hit}, {panel.box_scores['energy']:.0%} in box"
     return f"{panel.method} · {panel.layer} · {panel.class_name} ({panel.probability:.1%}){scored}"
 
 

@@ -39,7 +39,7 @@ def score_text(found: BoxScores) -> str:
     """One line: the pointing game, the energy in the box, and chance."""
     if found.pointing is None:
         return "blank map: nothing to score"
-    hit = "peak in the box ✓" if found.pointing else "peak outside the box ✗"
+    hit = "peak in the box" if found.pointing else "peak outside the box"
     return f"{hit} · {found.energy:.0%} of the map in the box (chance {found.chance:.0%}, ×{found.lift:.1f})"
 
 
