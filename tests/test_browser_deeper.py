@@ -66,7 +66,12 @@ def test_an_object_box_scores_a_classes_grid_on_a_real_photo(tmp_path: Path, sho
         rect = image.bounding_box()
         assert drawn is not None and rect is not None
         s = rect["width"] / 225
-        on_screen = ((drawn["x"] - rect["x"]) / s, (drawn["y"] - rect["y"]) / s, drawn["width"] / s, drawn["height"] / s)
+        on_screen = (
+            (drawn["x"] - rect["x"]) / s,
+            (drawn["y"] - rect["y"]) / s,
+            drawn["width"] / s,
+            drawn["height"] / s,
+        )
         assert all(abs(a - b) <= 1.5 for a, b in zip(on_screen, fields, strict=True)), (on_screen, fields)
 
         # The scores the page shows are those of the box it used, on the real model.
