@@ -249,7 +249,7 @@ def compute_cams(
             (
                 *(notes or _zero_map_notes(maps, targets.cpu(), s.label)),
                 *(guide_notes if s.kind == "guided" else ()),
-                *(_NOT_SMOOTHED.format(s.label) for _ in range(eigen_smooth and s.combine is None)),
+                *((_NOT_SMOOTHED.format(s.label),) if eigen_smooth and s.combine is None else ()),
             ),
             None if against is None else against.cpu(),
             counterfactual,

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import board, page_setup, report, state, views
+from ui import board, checks, page_setup, report, state, views
 from ui.text import plain_text
 
 page_setup.page_setup("Board")
@@ -41,6 +41,11 @@ for n, group in enumerate(shown):
         else:
             cells = board.sheet([pictures[i] for i in group], [board.cell_caption(panels[i]) for i in group], 4, 240)
             st.image(cells, caption=plain_text(f"{first.grid} · {len(group)} maps"), width="stretch")
+        with st.expander("Score against an object box"):
+            if (rescored := checks.panel_box([panels[i] for i in group])) is not None:
+                for i, panel in zip(group, rescored, strict=True):
+                    panels[i] = panel
+                st.rerun()
         if st.button("Remove", key=f"{state.W_REMOVE}_{group[0]}"):
             for i in reversed(group):
                 del panels[i]

@@ -130,3 +130,23 @@ def test_guided_grad_cam_the_sanity_check_and_smoothing() -> None:
     assert any("smoothing: test-time augmentation ×6 passes" in c for c in captions(at))
     button(at, "Pin to board").click().run()
     assert re.match(r"test-time augmentation ×6 passes", ok(at).session_state[state.BOARD][-1].smoothing)
+
+
+def test_an_object_box_drawn_on_a_board_panel_scores_it() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "star.png")
+    button(at, "Pin to board").click().run()
+    (panel,) = ok(at).session_state[state.BOARD]
+    assert panel.box_scores is None
+    at.switch_page("pages/3_Board.py").run()
+    ok(at)
+    # A drag on the panel's picture, as its frontend sends it when the drag ends (image pixels, revision 0).
+    at.session_state[f"{state.W_CROPPER}.panel.{panel.uid}.object"] = {"box": list(STAR_BOX), "revision": 0}
+    at.run()
+    (scored,) = ok(at).session_state[state.BOARD]
+    want = box_scores(panel.raw, Box(*STAR_BOX), Box(*panel.region), panel.frame_size)
+    assert scored.box_scores == {
+        "box": list(STAR_BOX), "pointing": want.pointing,
+        "energy": round(want.energy, 6), "chance": round(want.chance, 6),
+    }  # fmt: skip
+    shown = [c.replace("\\", "") for image in at.image for c in image.captions]  # markdown escapes
+    assert any(f"{want.energy:.0%} in box (chance {want.chance:.0%})" in c for c in shown), shown

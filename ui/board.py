@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,10 @@ class Panel:
         frame_size: the (width, height) of the image ``crop`` is measured in.
         smoothing: how the map was smoothed, in words with its cost ("none" when not).
         grid: the grid this panel was pinned with, as one panel (its name), or ``None``.
-        box_scores: the map's scores against the object box drawn when it was pinned
-            (``box``, ``pointing``, ``energy``, ``chance``), or ``None``.
+        box_scores: the map's scores against the object box drawn (on Explain when it was
+            pinned, or on the board since): ``box``, ``pointing``, ``energy``, ``chance``; or ``None``.
+        region: where the model's input lies in the frame (``frame_size``) pixels: what the map covers.
+        uid: the panel's own id, for the widgets drawn per panel.
     """
 
     image_name: str
@@ -74,6 +77,8 @@ class Panel:
     smoothing: str = "none"
     grid: str | None = None
     box_scores: dict[str, Any] | None = None
+    region: tuple[int, int, int, int] | None = None
+    uid: str = field(default_factory=lambda: secrets.token_hex(6))
 
     def caption(self) -> str:
         """A one-line label with the panel's full provenance."""
@@ -123,6 +128,7 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
         top5=tuple((info.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
         frame_size=entry.image.size,
         smoothing=exp.settings.smoothing_label,
+        region=(exp.region.x, exp.region.y, exp.region.w, exp.region.h),
     )
 
 

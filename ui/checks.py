@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 from PIL import Image
 
-from gradcam_core import GRADIENT_VIEWS, Box, gradient_to_rgb, guided_gradcam, heatmap_to_rgb
+from gradcam_core import GRADIENT_VIEWS, Box, clamp_box, gradient_to_rgb, guided_gradcam, heatmap_to_rgb
 from gradcam_core.boxscore import BoxScores, box_scores
 from gradcam_core.sanity import SanityCheck, cascading_randomisation
 from ui import cropper, state
+from ui.board import Panel
 from ui.compute import Explanation, edited
 from ui.images import ImageEntry
 from ui.models import cached_model
@@ -51,6 +54,25 @@ def score_dict(found: BoxScores, box: Box) -> dict[str, object]:
         "energy": None if np.isnan(found.energy) else round(found.energy, 6),
         "chance": round(found.chance, 6),
     }
+
+
+def panel_box(group: list[Panel]) -> list[Panel] | None:
+    """Draw an object box on a board panel (a grid's first cell stands for the grid); its cells rescored, if drawn."""
+    first = group[0]
+    if any(p.region is None for p in group):
+        return None
+    st.caption("Drag the box's handles onto the object: every map of this panel is scored against it.")
+    drawn = cropper.crop_box(f"panel.{first.uid}", first.image, mode="object", display_width=300, slot="object")
+    if drawn == cropper.whole(first.image):
+        return None
+    scale = first.frame_size[0] / first.image.width
+    box = clamp_box((drawn.x * scale, drawn.y * scale, drawn.w * scale, drawn.h * scale), first.frame_size)
+    if first.box_scores is not None and first.box_scores["box"] == [box.x, box.y, box.w, box.h]:
+        return None  # scored already
+    return [
+        replace(p, box_scores=score_dict(box_scores(p.raw, box, Box(*p.region or (0, 0, 0, 0)), p.frame_size), box))
+        for p in group
+    ]
 
 
 def guided_view(entry: ImageEntry, exp: Explanation, k: int, cmap: str) -> None:

@@ -197,6 +197,9 @@ _NO_TTA = (
 )
 
 
+_NO_TTA_VIEW = "test-time augmentation is not applied to contrastive or counterfactual maps: this map is not augmented"
+
+
 def explanations(
     image: Image.Image,
     settings: Settings,
@@ -234,6 +237,8 @@ def explanations(
             progress=progress,
             eigen_smooth=eigen,
         )
+        if "tta" in settings.smoothing:
+            results = {m: replace(r, warnings=(*r.warnings, _NO_TTA_VIEW)) for m, r in results.items()}
     region = loaded.input_region(seen.size)
     dx, dy = (0, 0) if edit is None else edit.offset(image.size)
     info_of = model_info(settings.model)

@@ -75,15 +75,15 @@ def cells(entry: ImageEntry, settings: Settings, kind: str, cls: int, top: list[
     if missing:
         bar = st.progress(0.0, text=f"Computing {len(missing)} of {len(wanted)} maps…")
         try:
-            _compute(entry, missing, cls, found, lambda d: _tick(bar, d, missing))
+            _compute(entry, missing, cls, found, lambda d, note: _tick(bar, d, missing, note))
         except ValueError as exc:
             compute.engine_error(exc, missing[0])
         bar.empty()
     return [Cell(found[s], 0, _title(kind, s)) for s in wanted]
 
 
-def _tick(bar: Any, done: int, missing: list[Settings]) -> None:
-    bar.progress(done / len(missing), text=f"Computed {done} of {len(missing)} maps")
+def _tick(bar: Any, done: int, missing: list[Settings], note: str) -> None:
+    bar.progress(done / len(missing), text=f"Computed {done} of {len(missing)} maps" + (f" · {note}" if note else ""))
 
 
 def _wanted(settings: Settings, kind: str, slow: bool) -> list[Settings]:
@@ -105,20 +105,24 @@ def _compute(
     missing: list[Settings],
     cls: int,
     found: dict[Settings, Explanation],
-    tick: Callable[[int], None],
+    tick: Callable[[int, str], None],
 ) -> None:
     """Fill ``found`` with the missing cells: one shared pass per layer for the methods, one call per layer else."""
     by_layer: dict[Settings, list[str]] = {}
     for s in missing:
         by_layer.setdefault(replace(s, method="gradcam"), []).append(s.method)
     done = 0
+
+    def passes(n: int, total: int) -> None:  # Score-CAM's masked passes, when it is in the grid
+        tick(done, f"Score-CAM: {n} of {total} masked passes")
+
     for base, methods in by_layer.items():
-        made = compute.explanations(entry.image, base, tuple(methods), (cls,))
+        made = compute.explanations(entry.image, base, tuple(methods), (cls,), progress=passes)
         for method, exp in made.items():
             s = replace(base, method=method)
             found[s] = compute.store(entry, s, (cls,), None, None, False, exp)
         done += len(methods)
-        tick(done)
+        tick(done, "")
 
 
 def _title(kind: str, s: Settings) -> str:
