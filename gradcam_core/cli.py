@@ -37,6 +37,7 @@ from gradcam_core.provenance import manifest_header, safe_stem, sha256_hex, top_
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
 from gradcam_core.render import COLORMAPS, gradient_to_rgb, overlay
 from gradcam_core.smoothing import TTA_SCALES, smoothing_label, tta_cam
+from gradcam_core.taps import LayerTaps
 from gradcam_core.weights import CheckpointError, WeightsUnavailable
 
 __all__ = ["main"]
@@ -311,8 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else []
         layers = layers or [args.layer or loaded.default_layer]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else [args.method]
-    if methods == ["all"]:
-        methods = [m for m, spec in METHODS.items() if spec.kind != "score"]
+    if methods == ["all"]:  # but Score-CAM (a pass per channel), and Guided Grad-CAM where no ReLU module can be guided
+        eager = not isinstance(loaded.model, LayerTaps)
+        methods = [m for m, spec in METHODS.items() if spec.kind != "score" and (spec.kind != "guided" or eager)]
     if bad := [m for m in methods if m not in METHODS]:
         parser.error(f"unknown method(s) {', '.join(bad)}: use {', '.join(METHODS)} or 'all'")
     for layer in layers:

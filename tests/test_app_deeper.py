@@ -150,3 +150,20 @@ def test_an_object_box_drawn_on_a_board_panel_scores_it() -> None:
     }  # fmt: skip
     shown = [c.replace("\\", "") for image in at.image for c in image.captions]  # markdown escapes
     assert any(f"{want.energy:.0%} in box (chance {want.chance:.0%})" in c for c in shown), shown
+
+
+def test_a_methods_grid_on_your_torchscript_model_leaves_out_guided_grad_cam() -> None:
+    from tests.conftest import my_cnn
+    from tests.test_app_explain import load
+    from tests.test_app_your_model import preprocessing
+
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    preprocessing(at, 32, 32, crop=False, mean="0.5", std="0.25")
+    at = load(at, "mine.pt", my_cnn())
+    at.selectbox(key=state.W_GRID).select("methods").run()
+    cells = [c.split(" · ")[0] for c in images_with(ok(at), " · p = ")]
+    assert len(cells) == 6 and "Guided Grad-CAM" not in cells and not at.error, cells
+    at.selectbox(key=state.W_METHOD).select("guided-gradcam").run()
+    assert any(
+        "Guided Grad-CAM needs an eager PyTorch model" in e.value for e in ok(at).error
+    )  # a message, no traceback

@@ -26,7 +26,7 @@ def reference_map(model: TinyNet, x: torch.Tensor, cut: int, method: str, cls: i
     a, g = acts[n].detach(), grads[n]
     channels, h, w = a.shape
     out = torch.zeros(h, w)
-    if method == "gradcam":
+    if method in ("gradcam", "guided-gradcam"):  # Guided Grad-CAM's coarse map is Grad-CAM's
         for k in range(channels):
             out += g[k].mean() * a[k]
     elif method == "gradcam++":

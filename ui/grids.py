@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gradcam_core import METHODS, Box, depth_layers
+from gradcam_core import METHODS, Box, ScriptedModel, depth_layers
 from gradcam_core.smoothing import TTA_SCALES
 from ui import board, checks, compute, state, views
 from ui.compute import Explanation, Settings
 from ui.images import ImageEntry
-from ui.models import layers_of
+from ui.models import cached_model, layers_of
 
 #: The grids, by the name the page's picker shows.
 GRIDS = {
@@ -88,10 +88,14 @@ def _tick(bar: Any, done: int, missing: list[Settings], note: str) -> None:
 
 def _wanted(settings: Settings, kind: str, slow: bool) -> list[Settings]:
     if kind == "methods":
+        eager = not isinstance(
+            cached_model(settings.model).model, ScriptedModel
+        )  # a TorchScript graph has no ReLU to guide
         return [
             replace(settings, method=m)
             for m, spec in METHODS.items()
-            if spec.kind != "score" or slow  # Score-CAM only when asked: it costs a pass per channel
+            if (spec.kind != "score" or slow)  # Score-CAM only when asked: it costs a pass per channel
+            and (spec.kind != "guided" or eager)
         ]
     infos = layers_of(settings.model)
     chosen = depth_layers(infos)
