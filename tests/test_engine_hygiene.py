@@ -169,10 +169,12 @@ def test_every_spatial_layer_works_with_in_place_relus(name: str) -> None:
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     layers = list_layers(model, 64)
     assert len(layers) > 10
-    for info in layers:
+    for i, info in enumerate(layers):
         result = compute_cam(model, x, info.name, classes=[0, 1])
         assert result.maps.shape == (1, 2, *info.shape[1:]), info
         assert torch.isfinite(result.maps).all(), info
+        if name == "densenet121" and i % 8:  # DenseNet's 360 layers: every eighth, for time
+            continue
         guided = compute_cam(model, x, info.name, classes=[0, 1], method="guided-gradcam")
         torch.testing.assert_close(guided.maps, result.maps, msg=info.name)  # its coarse map is Grad-CAM's
         assert guided.guided is not None and guided.guided.shape == (1, 2, 3, 64, 64) and guided.guided.any(), info
