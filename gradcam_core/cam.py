@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
-from gradcam_core.guided import FunctionalRelus, Guidance, guided_relus
+from gradcam_core.guided import Guidance, guided_relus, unguided_notes
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.logits import find_logits
@@ -181,10 +181,7 @@ def compute_cams(
         if guided:
             x = x.detach().clone().requires_grad_(True)
             guidance = stack.enter_context(guided_relus(model))
-            counter = FunctionalRelus()
-            with counter:
-                capture, logits = _forward(model, x, layer, fast=False, skip=skip, connected=True)
-            guide_notes.extend(counter.notes(guidance))
+            capture, logits = _forward(model, x, layer, fast=False, skip=skip, connected=True)
         else:
             try:
                 capture, logits = _forward(model, x, layer, fast=True, skip=skip)
@@ -199,6 +196,8 @@ def compute_cams(
         if capture.leaf is None:
             raise ValueError(f"layer '{layer}' did not run in the forward pass: choose one from list_layers()")
         logits = find_logits(logits, x.shape[0])
+        if guidance is not None:
+            guide_notes.extend(unguided_notes(logits, guidance))
         targets = _resolve_classes(classes, logits.detach())
         against = None if contrast is None else _resolve_classes(contrast, logits.detach())
         if against is not None and against.shape != targets.shape:

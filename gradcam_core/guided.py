@@ -12,35 +12,32 @@ other pass or thread meets it) that keeps the positive part of the gradient arri
 module's own backward then masks it where its input was not positive (or, for ReLU6, not below 6).
 In-place ReLUs work the same way: a tensor hook holds the gradient of the value the module
 returned, even when a later op changes that tensor in place. Nothing is copied. A ReLU applied as
-a function (``F.relu`` in ``forward``) has no module to hook: such calls are counted during the
-pass and reported in :attr:`Guided.warnings`, as Captum warns.
+a function (``F.relu`` in ``forward``) has no module to hook: such calls are counted in the
+recorded graph and reported in :attr:`Guided.warnings`, as Captum warns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.overrides import TorchFunctionMode
 
 from gradcam_core.hooks import forward_hook
 from gradcam_core.logits import model_logits
 
-__all__ = ["FunctionalRelus", "Guidance", "Guided", "guided_backprop", "guided_gradcam", "guided_relus"]
+__all__ = ["Guidance", "Guided", "guided_backprop", "guided_gradcam", "guided_relus", "unguided_notes"]
 
 _RELU_MODULES = (nn.ReLU, nn.ReLU6)
-_RELU_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
-    {F.relu, F.relu_, F.relu6, torch.relu, torch.relu_, Tensor.relu, Tensor.relu_}
-)
+#: The autograd nodes a rectifier leaves in the graph, module or function alike.
+_RELU_NODES = frozenset({"ReluBackward0", "ReluBackward1", "HardtanhBackward0", "HardtanhBackward1", "Relu6Backward0"})
 
 
 class Guidance:
-    """One call's guidance: whether its ReLUs guide the gradients now, and how many ReLU modules ran.
+    """One call's guidance: whether its ReLUs guide the gradients now, and how many ReLU module calls it hooked.
 
     Made per call, never shared: the engine turns :attr:`on` off for the backward pass to the
     target layer (Grad-CAM's own gradients are plain ones) and on for the pass to the input.
@@ -51,29 +48,32 @@ class Guidance:
         self.calls = 0
 
 
-class FunctionalRelus(TorchFunctionMode):
-    """Counts the ReLU function calls of a forward pass (modules' calls included)."""
+def unguided_notes(output: Tensor, guidance: Guidance) -> list[str]:
+    """What the guidance of the pass that made ``output`` could not reach: ReLUs applied as functions.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func in _RELU_FUNCTIONS or getattr(func, "__name__", "") in ("relu", "relu_", "relu6", "hardtanh"):
-            self.calls += 1
-        return func(*args, **(kwargs or {}))
-
-    def notes(self, guidance: Guidance) -> list[str]:
-        """What the guidance of a pass counted by this mode could not reach."""
-        functional = self.calls - guidance.calls
-        if functional > 0:
-            return [
-                f"{functional} ReLU call(s) in this model are made as functions (F.relu in forward), not modules: "
-                "guided backpropagation cannot guide them, so the map is partly a plain gradient there"
-            ]
-        if guidance.calls == 0:
-            return ["this model has no ReLU: guided backpropagation is its plain input gradient"]
-        return []
+    The recorded graph is walked once from ``output``: every rectifier left a node in it, and each
+    ReLU module call that the guidance hooked is one of them, so the rest were made as functions
+    (``F.relu`` in a ``forward``), where no hook can reach.
+    """
+    seen: set[int] = set()
+    stack = [output.grad_fn]
+    relus = 0
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        relus += type(node).__name__ in _RELU_NODES
+        stack.extend(edge[0] for edge in node.next_functions)
+    functional = relus - guidance.calls
+    if functional > 0:
+        return [
+            f"{functional} ReLU call(s) in this model are made as functions (F.relu in forward), not modules: "
+            "guided backpropagation cannot guide them, so the map is partly a plain gradient there"
+        ]
+    if guidance.calls == 0:
+        return ["this model has no ReLU: guided backpropagation is its plain input gradient"]
+    return []
 
 
 @contextmanager
@@ -89,8 +89,8 @@ def guided_relus(model: nn.Module) -> Iterator[Guidance]:
         return grad.clamp(min=0) if guidance.on else None
 
     def guide(_module: nn.Module, output: Tensor) -> None:
-        guidance.calls += 1
         if output.requires_grad:  # a hook on this call's own tensor: no other pass or thread can meet it
+            guidance.calls += 1
             output.register_hook(positive)  # type: ignore[no-untyped-call]
 
     with ExitStack() as stack:
@@ -124,12 +124,11 @@ def guided_backprop(model: nn.Module, inputs: Tensor, classes: Tensor | None = N
     model is left as it was. Safe when several threads share ``model``.
     """
     x = inputs.detach().clone().requires_grad_(True)
-    counter = FunctionalRelus()
-    with guided_relus(model) as guidance, torch.enable_grad(), counter:
+    with guided_relus(model) as guidance, torch.enable_grad():
         logits = model_logits(model, x)
     picked = logits.detach().argmax(1) if classes is None else classes.to(logits.device).long()
     (grads,) = torch.autograd.grad(logits.gather(1, picked[:, None]).sum(), x)
-    notes = tuple(counter.notes(guidance))
+    notes = tuple(unguided_notes(logits, guidance))
     return Guided(grads.detach().cpu(), picked.detach().cpu(), logits.detach().cpu(), notes)
 
 
