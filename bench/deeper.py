@@ -5,6 +5,7 @@ not depend on them) at 224×224, batch 1, it times, round-robin in a shuffled or
 drift in machine speed hits all alike:
   forward  - model(x) under torch.inference_mode();
   gradcam  - compute_cam, Grad-CAM for the top-1 class at the model's default layer;
+  inputgrad - the floor for guided: a recorded forward and one plain backward to the input pixels;
   guided   - compute_cam with method="guided-gradcam" (Grad-CAM and guided backpropagation to the input);
   captum   - Captum's GuidedGradCam(model, layer).attribute(x, target) for the same class (if installed);
   grid     - compute_cams with every gradient method and Eigen-CAM at that layer (one shared pass);
@@ -44,6 +45,7 @@ def variants(name: str) -> dict[str, Callable[[], object]]:
     out: dict[str, Callable[[], object]] = {
         "forward": lambda: _forward(model, x),
         "gradcam": lambda: compute_cam(model, x, info, [target]),
+        "inputgrad": lambda: _input_gradient(model, x, target),
         "guided": lambda: compute_cam(model, x, info, [target], "guided-gradcam"),
         "grid": lambda: compute_cams(model, x, info, [target], GRID),
         "grid+g": lambda: compute_cams(model, x, info, [target], [*GRID, "guided-gradcam"]),
@@ -56,6 +58,12 @@ def variants(name: str) -> dict[str, Callable[[], object]]:
     except ImportError:
         print("captum is not installed: pip install -r requirements-dev.txt to compare with it")
     return out
+
+
+def _input_gradient(model: torch.nn.Module, x: torch.Tensor, target: int) -> object:
+    leaf = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        return torch.autograd.grad(model(leaf)[0, target], leaf)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> object:
