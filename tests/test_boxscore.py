@@ -58,3 +58,27 @@ def test_the_demo_model_points_at_the_shapes_it_names() -> None:
     ]
     assert sum(bool(s.pointing) for s in scores) / len(scores) >= 0.9
     assert np.median([s.lift for s in scores]) > 2  # far more of the map on the shape than on its share of the image
+
+
+def test_the_pointing_game_on_the_demo_samples_with_their_known_boxes() -> None:
+    """Each bundled sample's shape map lands in the shape's box; a tagged sample's "star" map on the tag instead."""
+    import json
+
+    from gradcam_core import compute_cam, load_image, load_model
+    from gradcam_core.demo.model import SAMPLES_DIR
+
+    loaded = load_model("shapes-demo")
+    manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+    star = loaded.categories.index("star")
+    for name, sample in manifest.items():
+        image = load_image(SAMPLES_DIR / name)
+        x, region = loaded.preprocess(image)[None], loaded.input_region(image.size)
+        for shape, box in zip(sample["shape"].split(","), sample["boxes"], strict=True):
+            cam = compute_cam(loaded.model, x, loaded.default_layer, [loaded.categories.index(shape)]).maps[0, 0]
+            found = box_scores(cam, Box(*box), region, image.size)
+            assert found.pointing and found.lift > 2, (name, shape, found)
+        if sample["tag"] is not None:
+            cam = compute_cam(loaded.model, x, loaded.default_layer, [star]).maps[0, 0]
+            on_tag = box_scores(cam, Box(*sample["tag"]), region, image.size)
+            on_shape = box_scores(cam, Box(*sample["boxes"][0]), region, image.size)
+            assert on_tag.pointing and not on_shape.pointing, (name, on_tag, on_shape)
