@@ -55,12 +55,16 @@ st.caption(
     f"**{plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method}{smoothed} · **{what}**"
 )
 views.fit_notice(model_name, [entry.key])
-with st.expander("Score the maps against the object's box", expanded=checks.drawn_box(entry) is not None):
-    st.caption(
-        "Draw a box around the object you care about. Each map then gets the pointing game (is its peak in the "
-        "box?), the share of its mass inside the box (the energy-based pointing game), and the box's share of what "
-        "the model saw: the chance level. The scores go with pinned panels, reports and the ZIP."
-    )
+# A toggle, not an expander: the box's picture is only drawn (and sent) once it is asked for.
+object_box = None
+if st.toggle(
+    "Score the maps against the object's box",
+    key=f"{state.W_OBJECT_ON}.{entry.key}",
+    value=checks.drawn_box(entry) is not None,
+    help="Draw a box around the object you care about. Each map then gets the pointing game (is its peak in the "
+    "box?), the share of its mass inside the box (the energy-based pointing game), and the box's share of what "
+    "the model saw: the chance level. The scores go with pinned panels, reports and the ZIP.",
+):
     object_box = checks.object_box(entry)
 cols = st.columns(3)
 cols[0].image(entry.image, caption=f"Original ({entry.original_size[0]}×{entry.original_size[1]})", width="stretch")

@@ -32,6 +32,7 @@ def images_with(at, text: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def type_box(at, box: tuple[int, int, int, int]):  # type: ignore[no-untyped-def]
+    next(t for t in at.toggle if t.key and t.key.startswith(state.W_OBJECT_ON)).set_value(True).run()
     for key, value in zip((state.W_CROP_X, state.W_CROP_Y, state.W_CROP_W, state.W_CROP_H), box, strict=True):
         at.number_input(key=f"{key}.object").set_value(value).run()
     return ok(at)

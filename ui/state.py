@@ -80,6 +80,7 @@ W_CROP_RESET = "w_crop_reset"
 W_BOARD_NORM = "w_board_norm"
 W_SMOOTH = "w_smooth"  # the sidebar's smoothing choice
 W_GUIDED_VIEW = "w_guided_view"  # how Guided Grad-CAM's pixel map is drawn
+W_OBJECT_ON = "w_object_on"  # prefix: f"{W_OBJECT_ON}.{image key}", Explain's "score against a box" toggle
 W_GRID = "w_grid"  # Explain: which grid to compare (none, methods, layers, classes)
 W_GRID_SCALE = "w_grid_scale"
 W_GRID_SLOW = "w_grid_slow"  # include Score-CAM in the methods grid
