@@ -90,8 +90,9 @@ def depth_layers(layers: list[LayerInfo], limit: int = 16) -> list[LayerInfo]:
     chosen = max(natural, key=len, default=[])
     if len(chosen) < limit / 2:
         group = next((by_depth[d] for d in sorted(by_depth) if len(by_depth[d]) > limit), chosen)
-        step = (len(group) - 1) / max(1, limit - 1)
-        chosen = [group[round(i * step)] for i in range(min(limit, len(group)))]
+        count = min(limit, len(group))
+        step = (len(group) - 1) / max(1, count - 1)
+        chosen = [group[round(i * step)] for i in range(count)]
     names = {info.name for info in chosen} | ({layers[0].name, layers[-1].name} if layers else set())
     return [info for info in layers if info.name in names]
 

@@ -3,7 +3,7 @@
 Each copy is explained for the same classes as the original (its own prediction may differ), and
 its map is brought back to the original's frame: resized to the original map's grid, and flipped
 back. The average keeps what every view agrees on and drops what one view's grid alignment made
-up. Flips of one scale share a forward pass, so :data:`TTA_VIEWS` costs 3 passes of 2 images.
+up. Flips of one scale share a forward pass: the default :data:`TTA_SCALES` cost 6 images in 4 passes.
 Eigen smoothing, the other option, costs no pass: see :func:`gradcam_core.methods.eigen_smooth`.
 """
 
@@ -68,8 +68,14 @@ def tta_cam(
         if same:  # the original view is the base's: only its flip is run
             views = [base.maps, compute_cam(model, x.flip(-1), layer, picked, method, eigen_smooth=eigen_smooth).maps]
         else:
-            maps = compute_cam(model, torch.cat([x, x.flip(-1)]), layer, torch.cat([picked, picked]), method,
-                               eigen_smooth=eigen_smooth).maps  # fmt: skip
+            try:
+                maps = compute_cam(model, torch.cat([x, x.flip(-1)]), layer, torch.cat([picked, picked]), method,
+                                   eigen_smooth=eigen_smooth).maps  # fmt: skip
+            except (AssertionError, RuntimeError) as exc:  # a model made for one input size only (a ViT, a trace)
+                raise ValueError(
+                    f"test-time augmentation rescales the input, and this model does not take {size[0]}×{size[1]} "
+                    f"inputs ({exc}); turn test-time augmentation off for it"
+                ) from exc
             views = [maps[:n], maps[n:]]
         views[1] = views[1].flip(-1)
         for maps in views:

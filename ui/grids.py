@@ -170,7 +170,9 @@ def show(
             },
         )
     if st.button("Pin the grid to the board", key=f"{state.W_GRID_PIN}.{kind}", type="primary"):
-        name = f"{GRIDS[kind].split(' (')[0]} · {entry.name}"
+        first = grid[0].exp.settings  # the grid's own id, so two grids pinned one after the other stay apart
+        name = f"{GRIDS[kind].split(' (')[0]} · {entry.name} · {first.layer if kind != 'layers' else first.method}"
+        name += f" · #{len(board.panels()) + 1}"
         for cell in grid:
             board.pin(_panel(entry, cell, name, box))
         st.toast(f"Pinned the grid ({len(grid)} maps) to the board as one panel.")
