@@ -13,6 +13,7 @@ All in the image's own pixels: the map is first placed where the model's input c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,29 @@ class BoxScores:
     def lift(self) -> float:
         """Energy over chance: 1 is no better than a uniform map."""
         return self.energy / self.chance if self.chance > 0 else float("nan")
+
+    def describe(self) -> str:
+        """One line: the pointing game, the energy in the box, and chance."""
+        if self.pointing is None:
+            return "blank map: nothing to score"
+        hit = "peak in the box" if self.pointing else "peak outside the box"
+        return f"{hit} · {self.energy:.0%} of the map in the box (chance {self.chance:.0%}, ×{self.lift:.1f})"
+
+    def record(self, box: Box) -> dict[str, Any]:
+        """The scores as manifests and reports keep them (``energy`` is None for a blank map)."""
+        energy = None if np.isnan(self.energy) else round(self.energy, 6)
+        return {
+            "box": [box.x, box.y, box.w, box.h],
+            "pointing": self.pointing,
+            "energy": energy,
+            "chance": round(self.chance, 6),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> BoxScores:
+        """The scores back from :meth:`record`'s dictionary."""
+        energy = record.get("energy")
+        return cls(record.get("pointing"), float("nan") if energy is None else float(energy), float(record["chance"]))
 
 
 def box_scores(

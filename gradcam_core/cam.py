@@ -12,14 +12,14 @@ from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
-from gradcam_core.guided import Guidance, guided_relus, unguided_notes
+from gradcam_core.guided import Guidance, can_guide, guided_relus, unguided_notes
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.logits import find_logits
-from gradcam_core.methods import METHODS, WEIGHTED, Method, eigencam
+from gradcam_core.methods import METHODS, Method, eigencam, smoothing_label
 from gradcam_core.methods import eigen_smooth as eigen
 from gradcam_core.scorecam import Progress, scorecam
-from gradcam_core.taps import Capture, LayerTaps, taps_of
+from gradcam_core.taps import Capture, taps_of
 
 __all__ = ["CamResult", "compute_cam", "compute_cams", "find_logits"]
 
@@ -43,6 +43,8 @@ class CamResult:
         guided: for Guided Grad-CAM, [N, K, C, H, W] the guided backpropagation of each map's
             score to the input pixels, signed (:func:`gradcam_core.guided.guided_gradcam` multiplies
             it by the upsampled map); else ``None``.
+        smoothing: the smoothing applied to these maps, in words with its cost ("none"; see
+            :func:`gradcam_core.methods.smoothing_label`).
     """
 
     maps: Tensor
@@ -54,6 +56,7 @@ class CamResult:
     contrast: Tensor | None = None
     counterfactual: bool = False
     guided: Tensor | None = None
+    smoothing: str = "none"
 
     @property
     def probabilities(self) -> Tensor:
@@ -158,7 +161,7 @@ def compute_cams(
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"`inputs` must be a float tensor [N, C, H, W], got {shape}")
     guided = any(s.kind == "guided" for s in specs)
-    if guided and isinstance(model, LayerTaps):
+    if guided and not can_guide(model):
         raise ValueError(
             "Guided Grad-CAM needs an eager PyTorch model, whose ReLU modules it can guide: a TorchScript "
             "graph has none to reach; use Grad-CAM here, or load the model as a state dict with its architecture"
@@ -217,7 +220,7 @@ def compute_cams(
                 grads = torch.unflatten(layout.to_map(grads.flatten(0, 1)), 0, grads.shape[:2])
             for s in specs:
                 if s.combine is not None:
-                    found[s.name] = eigen(WEIGHTED[s.name](acts, grads)) if eigen_smooth else s.combine(acts, grads)
+                    found[s.name] = eigen(s.weigh(acts, grads)) if eigen_smooth and s.weigh else s.combine(acts, grads)
             # Zero gradients give zero maps with every combiner, so the small maps are checked first.
             if not grads.any() and not any(found[s.name].any() for s in specs if s.combine is not None):
                 notes.append(
@@ -246,13 +249,14 @@ def compute_cams(
             layer,
             s.name,
             (
-                *(notes or _zero_map_notes(maps, targets.cpu(), s.label)),
+                *((notes if s.combine is not None else []) or _zero_map_notes(maps, targets.cpu(), s.label)),
                 *(guide_notes if s.kind == "guided" else ()),
                 *((_NOT_SMOOTHED.format(s.label),) if eigen_smooth and s.combine is None else ()),
             ),
             None if against is None else against.cpu(),
             counterfactual,
             pixels if s.kind == "guided" else None,
+            smoothing_label(eigen_smooth and s.weigh is not None, None),
         )
     return out
 

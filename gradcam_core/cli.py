@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 
 from gradcam_core.boxscore import box_scores
 from gradcam_core.cam import CamResult, compute_cams
-from gradcam_core.guided import guided_gradcam
+from gradcam_core.guided import can_guide, guided_gradcam
 from gradcam_core.hooks import model_device
 from gradcam_core.images import ImageError, load_image
 from gradcam_core.layers import depth_layers, list_layers, resolve_layer
@@ -37,7 +37,6 @@ from gradcam_core.provenance import manifest_header, safe_stem, sha256_hex, top_
 from gradcam_core.regions import Box, clamp_box, crop, paste_map
 from gradcam_core.render import COLORMAPS, gradient_to_rgb, overlay
 from gradcam_core.smoothing import TTA_SCALES, smoothing_label, tta_cam
-from gradcam_core.taps import LayerTaps
 from gradcam_core.weights import CheckpointError, WeightsUnavailable
 
 __all__ = ["main"]
@@ -313,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         layers = layers or [args.layer or loaded.default_layer]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else [args.method]
     if methods == ["all"]:  # but Score-CAM (a pass per channel), and Guided Grad-CAM where no ReLU module can be guided
-        eager = not isinstance(loaded.model, LayerTaps)
+        eager = can_guide(loaded.model)
         methods = [m for m, spec in METHODS.items() if spec.kind != "score" and (spec.kind != "guided" or eager)]
     if bad := [m for m in methods if m not in METHODS]:
         parser.error(f"unknown method(s) {', '.join(bad)}: use {', '.join(METHODS)} or 'all'")
@@ -385,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     maps.append(
                         {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
                          "explains": METHODS[method].target_label(loaded.categories[cls]),
-                         "layer": layer, "method": method,
+                         "layer": layer, "method": method, "smoothing": result.smoothing,
                          "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
                          "map_max": float(raw.max())}
                     )  # fmt: skip
@@ -395,12 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         np.save(args.out / f"{stem}_guided.npy", pixels.numpy())
                         maps[-1] |= {"guided_overlay": f"{stem}_guided.png", "guided_map": f"{stem}_guided.npy"}
                     if target is not None:
-                        on_box = box_scores(raw, Box(*target), frame, image.size)
-                        maps[-1]["box_scores"] = {
-                            "box": list(target), "pointing": on_box.pointing,
-                            "energy": None if np.isnan(on_box.energy) else round(on_box.energy, 6),
-                            "chance": round(on_box.chance, 6),
-                        }  # fmt: skip
+                        maps[-1]["box_scores"] = box_scores(raw, Box(*target), frame, image.size).record(Box(*target))
         item = {"image": str(path), "image_sha256": sha256_hex(data), "crop": list(region) if box else None,
                 "top5": top_classes(probs, loaded.categories), "maps": maps, "warnings": notes}  # fmt: skip
         if grid:

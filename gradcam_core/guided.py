@@ -28,8 +28,9 @@ from torch import Tensor, nn
 
 from gradcam_core.hooks import forward_hook
 from gradcam_core.logits import model_logits
+from gradcam_core.taps import LayerTaps
 
-__all__ = ["Guidance", "Guided", "guided_backprop", "guided_gradcam", "guided_relus", "unguided_notes"]
+__all__ = ["Guidance", "Guided", "can_guide", "guided_backprop", "guided_gradcam", "guided_relus", "unguided_notes"]
 
 _RELU_MODULES = (nn.ReLU, nn.ReLU6)
 #: The autograd nodes a rectifier leaves in the graph, module or function alike.
@@ -74,6 +75,11 @@ def unguided_notes(output: Tensor, guidance: Guidance) -> list[str]:
     if guidance.calls == 0:
         return ["this model has no ReLU: guided backpropagation is its plain input gradient"]
     return []
+
+
+def can_guide(model: nn.Module) -> bool:
+    """Whether guided backpropagation can reach ``model``'s ReLUs: an eager module, not a TorchScript graph."""
+    return not isinstance(model, LayerTaps)
 
 
 @contextmanager

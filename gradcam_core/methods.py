@@ -11,7 +11,7 @@ Score-CAM, which needs extra forward passes rather than gradients, lives in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +21,6 @@ from torch import Tensor
 __all__ = [
     "CLASS_AGNOSTIC",
     "METHODS",
-    "WEIGHTED",
     "Method",
     "eigen_smooth",
     "eigencam",
@@ -29,6 +28,7 @@ __all__ = [
     "gradcam_plus_plus",
     "hirescam",
     "layercam",
+    "smoothing_label",
     "xgradcam",
 ]
 
@@ -83,33 +83,47 @@ def xgradcam(acts: Tensor, grads: Tensor) -> Tensor:
 
 def layercam(acts: Tensor, grads: Tensor) -> Tensor:
     """LayerCAM (Jiang et al., IEEE TIP 2021): each location weighted by its own positive gradient."""
-    return torch.relu((torch.relu(grads) * acts).sum(dim=2))
+    return torch.relu(_lc_weighted(acts, grads).sum(dim=2))
 
 
 def hirescam(acts: Tensor, grads: Tensor) -> Tensor:
     """HiResCAM (Draelos & Carin, 2020): element-wise gradient × activation, summed over channels."""
-    return torch.relu((grads * acts).sum(dim=2))
+    return torch.relu(_hr_weighted(acts, grads).sum(dim=2))
 
 
 def _channel_weighted(weights: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda acts, grads: weights(acts, grads)[..., None, None] * acts
 
 
-#: Each gradient method's weighted activations [K, N, C, h, w]: its map is their ReLU'd channel sum.
-WEIGHTED: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "gradcam": _channel_weighted(_gradcam_weights),
-    "guided-gradcam": _channel_weighted(_gradcam_weights),
-    "gradcam++": _channel_weighted(_gradcam_plus_plus_weights),
-    "xgradcam": _channel_weighted(_xgradcam_weights),
-    "layercam": lambda acts, grads: torch.relu(grads) * acts,
-    "hirescam": lambda acts, grads: grads * acts,
-}
+_gc_weighted = _channel_weighted(_gradcam_weights)
+_pp_weighted = _channel_weighted(_gradcam_plus_plus_weights)
+_x_weighted = _channel_weighted(_xgradcam_weights)
+
+
+def _lc_weighted(acts: Tensor, grads: Tensor) -> Tensor:
+    return torch.relu(grads) * acts
+
+
+def _hr_weighted(acts: Tensor, grads: Tensor) -> Tensor:
+    return grads * acts
+
+
+def smoothing_label(eigen: bool, tta_scales: Sequence[float] | None) -> str:
+    """How a map was smoothed, in words, with its cost: for captions and provenance ("none" when not)."""
+    parts = []
+    if tta_scales:
+        parts.append(
+            f"test-time augmentation ×{2 * len(tta_scales)} passes (flips × scales {', '.join(map(str, tta_scales))})"
+        )
+    if eigen:
+        parts.append("eigen smoothing (first principal component, no extra pass)")
+    return " + ".join(parts) or "none"
 
 
 def eigen_smooth(weighted: Tensor) -> Tensor:
     """Eigen smoothing: each map is the first principal component of its weighted activations, rectified.
 
-    ``weighted`` is [K, N, C, h, w] (see :data:`WEIGHTED`). Where a method sums its weighted
+    ``weighted`` is [K, N, C, h, w] (a gradient method's :attr:`Method.weigh`). Where a method sums its weighted
     channels, this keeps only their main direction of variation over the locations, which drops
     the scattered noise that the other components carry (the ``eigen_smooth`` option of
     pytorch-grad-cam). The component's sign is chosen to agree with the unsmoothed map.
@@ -164,6 +178,9 @@ class Method:
             forward pass alone), ``"score"`` (extra forward passes on masked inputs) or
             ``"guided"`` (Grad-CAM, and guided backpropagation to the input pixels).
         combine: for gradient methods, the function (A, G) -> maps.
+        weigh: for gradient methods, the function (A, G) -> weighted activations [K, N, C, h, w],
+            whose ReLU'd channel sum is the map (``combine`` computes that sum more cheaply);
+            eigen smoothing (:func:`eigen_smooth`) takes their first principal component instead.
         citation: the paper.
     """
 
@@ -172,6 +189,7 @@ class Method:
     kind: Literal["gradient", "activation", "score", "guided"]
     citation: str
     combine: Callable[[Tensor, Tensor], Tensor] | None = None
+    weigh: Callable[[Tensor, Tensor], Tensor] | None = None
 
     @property
     def class_agnostic(self) -> bool:
@@ -187,12 +205,14 @@ class Method:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("gradcam", "Grad-CAM", "gradient", "Selvaraju et al., ICCV 2017", gradcam),
-        Method("gradcam++", "Grad-CAM++", "gradient", "Chattopadhyay et al., WACV 2018", gradcam_plus_plus),
-        Method("xgradcam", "XGrad-CAM", "gradient", "Fu et al., BMVC 2020", xgradcam),
-        Method("layercam", "LayerCAM", "gradient", "Jiang et al., IEEE TIP 2021", layercam),
-        Method("hirescam", "HiResCAM", "gradient", "Draelos & Carin, arXiv:2011.08891, 2020", hirescam),
-        Method("guided-gradcam", "Guided Grad-CAM", "guided", "Selvaraju et al., ICCV 2017", gradcam),
+        Method("gradcam", "Grad-CAM", "gradient", "Selvaraju et al., ICCV 2017", gradcam, _gc_weighted),
+        Method(
+            "gradcam++", "Grad-CAM++", "gradient", "Chattopadhyay et al., WACV 2018", gradcam_plus_plus, _pp_weighted
+        ),
+        Method("xgradcam", "XGrad-CAM", "gradient", "Fu et al., BMVC 2020", xgradcam, _x_weighted),
+        Method("layercam", "LayerCAM", "gradient", "Jiang et al., IEEE TIP 2021", layercam, _lc_weighted),
+        Method("hirescam", "HiResCAM", "gradient", "Draelos & Carin, arXiv:2011.08891, 2020", hirescam, _hr_weighted),
+        Method("guided-gradcam", "Guided Grad-CAM", "guided", "Selvaraju et al., ICCV 2017", gradcam, _gc_weighted),
         Method("scorecam", "Score-CAM", "score", "Wang et al., CVPR Workshops 2020"),
         Method("eigencam", "Eigen-CAM", "activation", "Muhammad & Yeasin, IJCNN 2020"),
     )

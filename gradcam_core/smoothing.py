@@ -18,23 +18,12 @@ from torch import Tensor, nn
 
 from gradcam_core.cam import CamResult, Classes, compute_cam
 from gradcam_core.layers import LayerInfo
+from gradcam_core.methods import smoothing_label
 
 __all__ = ["TTA_SCALES", "smoothing_label", "tta_cam"]
 
 #: The scales :func:`tta_cam` uses by default; each is run as is and flipped left to right.
 TTA_SCALES: tuple[float, ...] = (0.875, 1.0, 1.125)
-
-
-def smoothing_label(eigen: bool, tta_scales: Sequence[float] | None) -> str:
-    """How a map was smoothed, in words, with its cost: for captions and provenance ("none" when not)."""
-    parts = []
-    if tta_scales:
-        parts.append(
-            f"test-time augmentation ×{2 * len(tta_scales)} passes (flips × scales {', '.join(map(str, tta_scales))})"
-        )
-    if eigen:
-        parts.append("eigen smoothing (first principal component, no extra pass)")
-    return " + ".join(parts) or "none"
 
 
 def tta_cam(
@@ -58,6 +47,7 @@ def tta_cam(
         raise ValueError("test-time augmentation needs at least one scale")
     base = compute_cam(model, inputs, layer, classes, method, eigen_smooth=eigen_smooth)
     picked, n = base.classes, inputs.shape[0]
+    view_method = "gradcam" if method == "guided-gradcam" else method  # the same coarse map, no pixel pass
     h, w = base.maps.shape[-2:]
     total = torch.zeros_like(base.maps)
     height, width = inputs.shape[-2:]
@@ -66,10 +56,13 @@ def tta_cam(
         same = size == (height, width)
         x = inputs if same else F.interpolate(inputs, size=size, mode="bilinear", align_corners=False)
         if same:  # the original view is the base's: only its flip is run
-            views = [base.maps, compute_cam(model, x.flip(-1), layer, picked, method, eigen_smooth=eigen_smooth).maps]
+            views = [
+                base.maps,
+                compute_cam(model, x.flip(-1), layer, picked, view_method, eigen_smooth=eigen_smooth).maps,
+            ]
         else:
             try:
-                maps = compute_cam(model, torch.cat([x, x.flip(-1)]), layer, torch.cat([picked, picked]), method,
+                maps = compute_cam(model, torch.cat([x, x.flip(-1)]), layer, torch.cat([picked, picked]), view_method,
                                    eigen_smooth=eigen_smooth).maps  # fmt: skip
             except (AssertionError, RuntimeError) as exc:  # a model made for one input size only (a ViT, a trace)
                 raise ValueError(
@@ -80,4 +73,5 @@ def tta_cam(
         views[1] = views[1].flip(-1)
         for maps in views:
             total += F.interpolate(maps, size=(h, w), mode="bilinear", align_corners=False).clamp(min=0)
-    return replace(base, maps=total / (2 * len(scales)))
+    label = smoothing_label(base.smoothing != "none", scales)
+    return replace(base, maps=total / (2 * len(scales)), smoothing=label)

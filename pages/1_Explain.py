@@ -50,9 +50,9 @@ share.write_link(
     sample=entry.sample,
     **{"class": cats[cls]},
 )
-smoothed = "" if settings.smoothing == "none" else f" · smoothing: {settings.smoothing_label}"
 st.caption(
-    f"**{plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method}{smoothed} · **{what}**"
+    f"**{plain_text(entry.name)}** · {display_name(model_name)} · layer `{layer}` · {method}{views.smoothed(exp)} "
+    f"· **{what}**"
 )
 views.fit_notice(model_name, [entry.key])
 # A toggle, not an expander: the box's picture is only drawn (and sent) once it is asked for.
@@ -75,7 +75,7 @@ coarse = "Grad-CAM (Guided Grad-CAM's coarse map)" if METHODS[method].kind == "g
 cols[2].image(over, caption=f"{coarse} overlay: {what}", width="stretch")
 scored = None if object_box is None else checks.scores(exp, 0, object_box, entry.image.size)
 if scored is not None:
-    cols[2].markdown(f"**Object box:** {checks.score_text(scored)}")
+    cols[2].markdown(f"**Object box:** {scored.describe()}")
 views.region_legend(exp, entry.image.size)
 views.show_warnings(exp)
 checks.guided_view(entry, exp, 0, cmap)
@@ -94,7 +94,7 @@ with st.expander("How faithful is this map?"):
 if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     panel = board.make_panel(entry, exp, 0, what)
     if scored is not None and object_box is not None:
-        panel = replace(panel, box_scores=checks.score_dict(scored, object_box))
+        panel = replace(panel, box_scores=scored.record(object_box))
     board.pin(panel)
     st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
 

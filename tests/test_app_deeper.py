@@ -150,7 +150,7 @@ def test_an_object_box_drawn_on_a_board_panel_scores_it() -> None:
         "energy": round(want.energy, 6), "chance": round(want.chance, 6),
     }  # fmt: skip
     shown = [c.replace("\\", "") for image in at.image for c in image.captions]  # markdown escapes
-    assert any(f"{want.energy:.0%} in box (chance {want.chance:.0%})" in c for c in shown), shown
+    assert any(f"{want.energy:.0%} of the map in the box (chance {want.chance:.0%}" in c for c in shown), shown
 
 
 def test_a_methods_grid_on_your_torchscript_model_leaves_out_guided_grad_cam() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
+from gradcam_core.boxscore import BoxScores
 from ui import state
 from ui.compute import Explanation, edited
 from ui.images import ImageEntry
@@ -88,9 +89,8 @@ class Panel:
             region = f"{'erased (' + self.erase + ')' if self.erase else 'crop'} {w}×{h} at ({x}, {y})"
         smoothed = "" if self.smoothing == "none" else f" · smoothing: {self.smoothing}"
         scored = ""
-        if self.box_scores is not None and self.box_scores.get("energy") is not None:
-            hit = "peak in box" if self.box_scores["pointing"] else "peak outside box"
-            scored = f" · {hit}, {self.box_scores['energy']:.0%} in box (chance {self.box_scores['chance']:.0%})"
+        if self.box_scores is not None:
+            scored = f" · {BoxScores.from_record(self.box_scores).describe()}"
         return (
             f"{self.image_name} · {region} · {self.model} · {self.layer} · {self.method}{smoothed} · "
             f"{self.class_name} ({self.probability:.1%}){scored}"
@@ -127,7 +127,7 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
         preprocess=info.preprocess,
         top5=tuple((info.categories[i], float(exp.probabilities[i])) for i in exp.top(5)),
         frame_size=entry.image.size,
-        smoothing=exp.settings.smoothing_label,
+        smoothing=exp.smoothing,
         region=(exp.region.x, exp.region.y, exp.region.w, exp.region.h),
     )
 
@@ -145,9 +145,8 @@ def panels() -> list[Panel]:
 def cell_caption(panel: Panel) -> str:
     """A grid cell's short label: what differs between cells (layer, method, class) and its box scores."""
     scored = ""
-    if panel.box_scores is not None and panel.box_scores.get("energy") is not None:
-        hit = "peak in box" if panel.box_scores["pointing"] else "peak outside box"
-        scored = f" · {hit}, {panel.box_scores['energy']:.0%} in box"
+    if panel.box_scores is not None:
+        scored = f" · {BoxScores.from_record(panel.box_scores).describe()}"
     return f"{panel.method} · {panel.layer} · {panel.class_name} ({panel.probability:.1%}){scored}"
 
 

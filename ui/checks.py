@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
@@ -38,24 +37,6 @@ def scores(exp: Explanation, k: int, box: Box, image_size: tuple[int, int]) -> B
     return box_scores(exp.maps[k], box, exp.region, image_size)
 
 
-def score_text(found: BoxScores) -> str:
-    """One line: the pointing game, the energy in the box, and chance."""
-    if found.pointing is None:
-        return "blank map: nothing to score"
-    hit = "peak in the box" if found.pointing else "peak outside the box"
-    return f"{hit} · {found.energy:.0%} of the map in the box (chance {found.chance:.0%}, ×{found.lift:.1f})"
-
-
-def score_dict(found: BoxScores, box: Box) -> dict[str, object]:
-    """The scores as exported in reports and manifests."""
-    return {
-        "box": [box.x, box.y, box.w, box.h],
-        "pointing": found.pointing,
-        "energy": None if np.isnan(found.energy) else round(found.energy, 6),
-        "chance": round(found.chance, 6),
-    }
-
-
 def panel_box(group: list[Panel]) -> list[Panel] | None:
     """Draw an object box on a board panel (a grid's first cell stands for the grid); its cells rescored, if drawn."""
     first = group[0]
@@ -69,10 +50,11 @@ def panel_box(group: list[Panel]) -> list[Panel] | None:
     box = clamp_box((drawn.x * scale, drawn.y * scale, drawn.w * scale, drawn.h * scale), first.frame_size)
     if first.box_scores is not None and first.box_scores["box"] == [box.x, box.y, box.w, box.h]:
         return None  # scored already
-    return [
-        replace(p, box_scores=score_dict(box_scores(p.raw, box, Box(*p.region or (0, 0, 0, 0)), p.frame_size), box))
-        for p in group
-    ]
+    rescored = []
+    for p in group:
+        assert p.region is not None  # checked above
+        rescored.append(replace(p, box_scores=box_scores(p.raw, box, Box(*p.region), p.frame_size).record(box)))
+    return rescored
 
 
 def guided_view(entry: ImageEntry, exp: Explanation, k: int, cmap: str) -> None:

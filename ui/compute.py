@@ -31,7 +31,7 @@ from gradcam_core import (
     random_map,
     target_score,
 )
-from gradcam_core.smoothing import TTA_SCALES, smoothing_label, tta_cam
+from gradcam_core.smoothing import TTA_SCALES, tta_cam
 from ui.images import ImageEntry
 from ui.models import ModelInfo, cached_model, layers_of, model_info
 
@@ -52,11 +52,6 @@ class Settings:
     layer: str
     method: str
     smoothing: str = "none"
-
-    @property
-    def smoothing_label(self) -> str:
-        """The smoothing, in words, with its cost (for captions and provenance)."""
-        return smoothing_label("eigen" in self.smoothing, TTA_SCALES if "tta" in self.smoothing else None)
 
 
 @dataclass(frozen=True)
@@ -113,6 +108,8 @@ class Explanation:
         counterfactual: whether the maps show the evidence against the classes.
         guided: for Guided Grad-CAM, [K, C, H, W] guided backpropagation at the model's input
             (of :attr:`region`), signed; else ``None``.
+        smoothing: the smoothing these maps had, in words with its cost ("none" when none was
+            applied: Score-CAM and Eigen-CAM are not smoothed, whatever the sidebar asks).
     """
 
     maps: np.ndarray
@@ -127,6 +124,7 @@ class Explanation:
     contrast: int | None = None
     counterfactual: bool = False
     guided: np.ndarray | None = None
+    smoothing: str = "none"
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -256,6 +254,7 @@ def explanations(
             contrast=contrast,
             counterfactual=counterfactual,
             guided=None if result.guided is None else result.guided[0].numpy(),
+            smoothing=result.smoothing,
         )
         for method, result in results.items()
     }

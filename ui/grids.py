@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gradcam_core import METHODS, Box, ScriptedModel, depth_layers
+from gradcam_core import METHODS, Box, depth_layers
+from gradcam_core.guided import can_guide
 from gradcam_core.smoothing import TTA_SCALES
 from ui import board, checks, compute, state, views
 from ui.compute import Explanation, Settings
@@ -88,9 +89,7 @@ def _tick(bar: Any, done: int, missing: list[Settings], note: str) -> None:
 
 def _wanted(settings: Settings, kind: str, slow: bool) -> list[Settings]:
     if kind == "methods":
-        eager = not isinstance(
-            cached_model(settings.model).model, ScriptedModel
-        )  # a TorchScript graph has no ReLU to guide
+        eager = can_guide(cached_model(settings.model).model)
         return [
             replace(settings, method=m)
             for m, spec in METHODS.items()
@@ -144,7 +143,7 @@ def show(
         with row[i % 4]:
             h, w = cell.exp.maps[cell.k].shape
             p = cell.exp.probabilities[cell.exp.classes[cell.k]]
-            caption = f"{cell.title} · {h}×{w} · p = {p:.1%}" + (f" · {checks.score_text(found)}" if found else "")
+            caption = f"{cell.title} · {h}×{w} · p = {p:.1%}" + (f" · {found.describe()}" if found else "")
             st.image(views.overlay_full(entry.image, cell.exp, cell.k, alpha, cmap, vmax), caption=caption)
             for note in cell.exp.warnings:
                 st.caption(f"⚠ {note}")
@@ -180,5 +179,5 @@ def show(
 
 def _panel(entry: ImageEntry, cell: Cell, grid: str | None, box: Box | None) -> board.Panel:
     panel = board.make_panel(entry, cell.exp, cell.k, cell.label)
-    found = None if box is None else checks.score_dict(checks.scores(cell.exp, cell.k, box, entry.image.size), box)
+    found = None if box is None else checks.scores(cell.exp, cell.k, box, entry.image.size).record(box)
     return replace(panel, grid=grid, box_scores=found)

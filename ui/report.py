@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gradcam_core import provenance_stamp, safe_stem, versions
+from gradcam_core.boxscore import BoxScores
 from ui.board import Panel, render
 
 SCHEMA = "gradcam-explorer/board/1"
@@ -133,16 +134,11 @@ th { color: #666; font-weight: normal; white-space: nowrap; } code { font-size: 
 
 
 def _scores_row(panel: Panel) -> str:
-    found = panel.box_scores
-    if found is None:
+    if panel.box_scores is None:
         return ""
-    x, y, w, h = found["box"]
-    if found.get("energy") is None:
-        text = "blank map: nothing to score"
-    else:
-        hit = "peak inside the box" if found["pointing"] else "peak outside the box"
-        text = f"{hit}; {found['energy']:.1%} of the map in the box; chance {found['chance']:.1%}"
-    return f"\n    <tr><th>object box</th><td>{w}×{h} at ({x}, {y}): {html.escape(text)}</td></tr>"
+    x, y, w, h = panel.box_scores["box"]
+    text = html.escape(BoxScores.from_record(panel.box_scores).describe())
+    return f"\n    <tr><th>object box</th><td>{w}×{h} at ({x}, {y}): {text}</td></tr>"
 
 
 def _grid_row(panel: Panel) -> str:

@@ -125,6 +125,11 @@ def region_legend(exp: Explanation, image_size: tuple[int, int]) -> None:
     )
 
 
+def smoothed(exp: Explanation) -> str:
+    """The caption's "· smoothing: …" part, when the maps were smoothed (else nothing)."""
+    return "" if exp.smoothing == "none" else f" · smoothing: {exp.smoothing}"
+
+
 def show_warnings(exp: Explanation) -> None:
     """The engine's notes on misleading maps."""
     for note in exp.warnings:
