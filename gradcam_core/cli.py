@@ -369,32 +369,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes: list[str] = []
         probs = torch.empty(0)
         cells: list[tuple[str, Image.Image]] = []
-        for layer in layers:
-            for method, result in _cams(loaded.model, x, by_name.get(layer, layer), wanted, methods, args.smoothing):
-                probs = result.probabilities[0]
-                notes.extend(f"{layer} · {method}: {w}" if grid else w for w in result.warnings)
-                for j, cls in enumerate(result.classes[0].tolist()):
-                    cell = f"_{safe_stem(layer.replace('.', '-'))}_{safe_stem(method)}" if grid else ""
-                    stem = f"{n:03d}_{safe_stem(path.name)}{cell}_c{cls}"
-                    raw = result.maps[0, j].numpy()
-                    np.save(args.out / f"{stem}.npy", raw)
-                    picture = overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap)
-                    picture.save(args.out / f"{stem}.png")
-                    cells.append((f"{layer} · {method} · {loaded.categories[cls]}", picture))
-                    maps.append(
-                        {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
-                         "explains": METHODS[method].target_label(loaded.categories[cls]),
-                         "layer": layer, "method": method, "smoothing": result.smoothing,
-                         "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
-                         "map_max": float(raw.max())}
-                    )  # fmt: skip
-                    if result.guided is not None:  # Guided Grad-CAM's pixel-resolution map, as the paper draws it
-                        pixels = guided_gradcam(result.guided[:, j], result.maps[:, j])[0]
-                        Image.fromarray(gradient_to_rgb(pixels, "rgb")).save(args.out / f"{stem}_guided.png")
-                        np.save(args.out / f"{stem}_guided.npy", pixels.numpy())
-                        maps[-1] |= {"guided_overlay": f"{stem}_guided.png", "guided_map": f"{stem}_guided.npy"}
-                    if target is not None:
-                        maps[-1]["box_scores"] = box_scores(raw, Box(*target), frame, image.size).record(Box(*target))
+        try:
+            for layer in layers:
+                for method, result in _cams(
+                    loaded.model, x, by_name.get(layer, layer), wanted, methods, args.smoothing
+                ):
+                    probs = result.probabilities[0]
+                    notes.extend(f"{layer} · {method}: {w}" if grid else w for w in result.warnings)
+                    for j, cls in enumerate(result.classes[0].tolist()):
+                        cell = f"_{safe_stem(layer.replace('.', '-'))}_{safe_stem(method)}" if grid else ""
+                        stem = f"{n:03d}_{safe_stem(path.name)}{cell}_c{cls}"
+                        raw = result.maps[0, j].numpy()
+                        np.save(args.out / f"{stem}.npy", raw)
+                        picture = overlay(image, paste_map(raw, frame, image.size), args.alpha, args.colormap)
+                        picture.save(args.out / f"{stem}.png")
+                        cells.append((f"{layer} · {method} · {loaded.categories[cls]}", picture))
+                        maps.append(
+                            {"index": cls, "name": loaded.categories[cls], "probability": round(float(probs[cls]), 6),
+                             "explains": METHODS[method].target_label(loaded.categories[cls]),
+                             "layer": layer, "method": method, "smoothing": result.smoothing,
+                             "overlay": f"{stem}.png", "map": f"{stem}.npy", "map_shape": list(raw.shape),
+                             "map_max": float(raw.max())}
+                        )  # fmt: skip
+                        if result.guided is not None:  # Guided Grad-CAM's pixel-resolution map, as the paper draws it
+                            pixels = guided_gradcam(result.guided[:, j], result.maps[:, j])[0]
+                            Image.fromarray(gradient_to_rgb(pixels, "rgb")).save(args.out / f"{stem}_guided.png")
+                            np.save(args.out / f"{stem}_guided.npy", pixels.numpy())
+                            maps[-1] |= {"guided_overlay": f"{stem}_guided.png", "guided_map": f"{stem}_guided.npy"}
+                        if target is not None:
+                            maps[-1]["box_scores"] = box_scores(raw, Box(*target), frame, image.size).record(
+                                Box(*target)
+                            )
+        except ValueError as exc:  # an engine error on this image (a layer or method it cannot take)
+            manifest["skipped"].append({"image": str(path), "reason": str(exc)})
+            print(f"  skipped: {exc}", file=sys.stderr)
+            continue
         item = {"image": str(path), "image_sha256": sha256_hex(data), "crop": list(region) if box else None,
                 "top5": top_classes(probs, loaded.categories), "maps": maps, "warnings": notes}  # fmt: skip
         if grid:

@@ -227,3 +227,20 @@ def test_a_grid_of_methods_and_layers_with_smoothing(tmp_path: Path) -> None:
     plain = compute_cam(loaded.model, x, "features", [tta["index"]]).maps[0, 0].numpy()
     assert not np.allclose(plain, np.load(tmp_path / "s" / tta["map"]), rtol=0.05)
     assert torch.isfinite(torch.from_numpy(np.load(tmp_path / "s" / tta["map"]))).all()
+
+
+def test_an_engine_error_on_an_image_is_a_skip_with_its_reason(tmp_path: Path) -> None:
+    """Guided Grad-CAM on a TorchScript file: each image is skipped with the engine's message; the manifest is written."""
+    import warnings
+
+    import torch
+
+    from gradcam_core import load_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(load_model("shapes-demo").model).save(str(tmp_path / "m.pt"))
+    args = ["explain", str(SAMPLES_DIR / "star.png"), "--model", str(tmp_path / "m.pt"), "--input-size", "128,128"]
+    assert main([*args, "--resize", "none", "--method", "guided-gradcam", "--out", str(tmp_path / "o")]) == 1
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["items"] == [] and "needs an eager PyTorch model" in manifest["skipped"][0]["reason"]

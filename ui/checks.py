@@ -97,7 +97,9 @@ def sanity_section(entry: ImageEntry, exp: Explanation, k: int, cmap: str) -> No
         "each step. A map that shows what the model learned falls apart; one that stays the same shows the "
         "image's edges or the architecture. The shared model is never changed."
     )
-    key = (entry.key, exp.settings, exp.classes[k], exp.edit)
+    key = (entry.key, exp.settings, exp.classes[k], exp.edit, exp.contrast, exp.counterfactual)
+    if exp.contrast is not None or exp.counterfactual or exp.smoothing != "none":
+        st.caption("The check explains the plain evidence for the class, unsmoothed, whatever this view shows.")
     found: tuple[object, SanityCheck] | None = st.session_state.get(state.SANITY)
     if st.button("Would a model that knows nothing give the same map?", key=state.W_SANITY):
         loaded = cached_model(exp.settings.model)
