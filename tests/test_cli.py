@@ -230,7 +230,7 @@ def test_a_grid_of_methods_and_layers_with_smoothing(tmp_path: Path) -> None:
 
 
 def test_an_engine_error_on_an_image_is_a_skip_with_its_reason(tmp_path: Path) -> None:
-    """Guided Grad-CAM on a TorchScript file: each image is skipped with the engine's message; the manifest is written."""
+    """Guided Grad-CAM on a TorchScript file: the image is skipped with the engine's message; a manifest is written."""
     import warnings
 
     import torch
