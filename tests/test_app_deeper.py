@@ -10,7 +10,7 @@ import zipfile
 
 import torch
 
-from gradcam_core import compute_cam, load_image, load_model
+from gradcam_core import CLASS_AGNOSTIC, compute_cam, load_image, load_model
 from gradcam_core.boxscore import box_scores
 from gradcam_core.demo.model import SAMPLES_DIR
 from gradcam_core.regions import Box
@@ -51,6 +51,9 @@ def test_a_methods_grid_costs_one_forward_pass_and_is_cached_per_cell() -> None:
             ["Grad-CAM", "Grad-CAM++", "XGrad-CAM", "LayerCAM", "HiResCAM", "Guided Grad-CAM", "Eigen-CAM"]
         )
         assert any(c.startswith("7 methods at `features.block4` from one shared forward") for c in captions(at))
+        button(at, "Pin the grid to the board").click().run()
+        pinned = {p.method: p.class_name for p in ok(at).session_state[state.BOARD]}
+        assert pinned["gradcam"] == "star" and pinned["eigencam"] == CLASS_AGNOSTIC  # what each map shows
         counter.images = 0
         at.radio(key=state.W_GRID_SCALE).set_value("shared").run()  # display only: nothing runs again
         ok(at)

@@ -43,8 +43,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """What the map shows, for a pinned panel."""
-        return self.exp.categories[self.exp.classes[self.k]]
+        """What the map shows, for a pinned panel (Eigen-CAM's map shows no class)."""
+        return METHODS[self.exp.settings.method].target_label(self.exp.categories[self.exp.classes[self.k]])
 
 
 def cost(kind: str, settings: Settings, slow: bool) -> str:
