@@ -5,7 +5,8 @@ not depend on them) at 224×224, batch 1, it times, round-robin in a shuffled or
 drift in machine speed hits all alike:
   forward  - model(x) under torch.inference_mode();
   gradcam  - compute_cam, Grad-CAM for the top-1 class at the model's default layer;
-  inputgrad - the floor for guided: a recorded forward and one plain backward to the input pixels;
+  inputgrad - the floor for guided: a recorded forward and one plain backward to the input pixels, in the
+              memory layout the guided pass uses (gradcam_core.guided.input_layout);
   guided   - compute_cam with method="guided-gradcam" (Grad-CAM and guided backpropagation to the input);
   captum   - Captum's GuidedGradCam(model, layer).attribute(x, target) for the same class (if installed);
   grid     - compute_cams with every gradient method and Eigen-CAM at that layer (one shared pass);
@@ -27,6 +28,7 @@ from collections.abc import Callable
 import torch
 
 from gradcam_core import METHODS, compute_cam, compute_cams, list_layers, load_model
+from gradcam_core.guided import input_layout
 from gradcam_core.layers import resolve_layer
 
 GRID = [m for m, spec in METHODS.items() if spec.kind in ("gradient", "activation")]
@@ -61,7 +63,7 @@ def variants(name: str) -> dict[str, Callable[[], object]]:
 
 
 def _input_gradient(model: torch.nn.Module, x: torch.Tensor, target: int) -> object:
-    leaf = x.clone().requires_grad_(True)
+    leaf = x.clone(memory_format=input_layout(model)).requires_grad_(True)
     with torch.enable_grad():
         return torch.autograd.grad(model(leaf)[0, target], leaf)
 

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge
 
 from gradcam_core.blocked_mm import BackwardMatmul, worth_rerouting
-from gradcam_core.guided import Guidance, can_guide, guided_relus, unguided_notes
+from gradcam_core.guided import Guidance, can_guide, guided_relus, input_layout, unguided_notes
 from gradcam_core.hooks import model_device
 from gradcam_core.layers import LayerInfo, _require_eval, resolve_layer
 from gradcam_core.logits import find_logits
@@ -182,7 +182,7 @@ def compute_cams(
             x = x.clone()  # inference tensors cannot take part in autograd
         guidance: Guidance | None = None
         if guided:
-            x = x.detach().clone().requires_grad_(True)
+            x = x.detach().clone(memory_format=input_layout(model)).requires_grad_(True)
             guidance = stack.enter_context(guided_relus(model))
             capture, logits = _forward(model, x, layer, fast=False, skip=skip, connected=True)
         else:

@@ -30,7 +30,16 @@ from gradcam_core.hooks import forward_hook
 from gradcam_core.logits import model_logits
 from gradcam_core.taps import LayerTaps
 
-__all__ = ["Guidance", "Guided", "can_guide", "guided_backprop", "guided_gradcam", "guided_relus", "unguided_notes"]
+__all__ = [
+    "Guidance",
+    "Guided",
+    "can_guide",
+    "guided_backprop",
+    "guided_gradcam",
+    "guided_relus",
+    "input_layout",
+    "unguided_notes",
+]
 
 _RELU_MODULES = (nn.ReLU, nn.ReLU6)
 #: The autograd nodes a rectifier leaves in the graph, module or function alike.
@@ -82,6 +91,20 @@ def can_guide(model: nn.Module) -> bool:
     return not isinstance(model, LayerTaps)
 
 
+def input_layout(model: nn.Module) -> torch.memory_format:
+    """The memory layout in which a backward to the input pixels runs fastest through ``model``.
+
+    Depthwise convolutions (MobileNet and EfficientNet blocks) back-propagate much faster on the
+    CPU with a channels-last input: on EfficientNet-Lite0 a guided backward costs 2.35× a forward
+    that way against 2.84× with a contiguous one (``python -m bench.deeper``). Dense convolutions
+    (ResNet-50) are slower with a channels-last input and contiguous weights (2.65× against 2.38×),
+    so every other model keeps the contiguous layout. Only the input's copy changes; the model's
+    weights are never touched.
+    """
+    depthwise = any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules())
+    return torch.channels_last if depthwise else torch.contiguous_format
+
+
 @contextmanager
 def guided_relus(model: nn.Module) -> Iterator[Guidance]:
     """Inside the block, this thread's passes through ``model`` back-propagate guided through its ReLUs.
@@ -129,7 +152,7 @@ def guided_backprop(model: nn.Module, inputs: Tensor, classes: Tensor | None = N
     One forward and one backward pass to the input; no parameter gradient is computed, and the
     model is left as it was. Safe when several threads share ``model``.
     """
-    x = inputs.detach().clone().requires_grad_(True)
+    x = inputs.detach().clone(memory_format=input_layout(model)).requires_grad_(True)
     with guided_relus(model) as guidance, torch.enable_grad():
         logits = model_logits(model, x)
     picked = logits.detach().argmax(1) if classes is None else classes.to(logits.device).long()

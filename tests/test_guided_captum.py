@@ -63,3 +63,22 @@ def test_captum_leaves_relu6_alone_where_ours_guides_it() -> None:
     ours = guided_backprop(loaded.model, x, c)
     assert ours.warnings == ()
     assert not torch.allclose(ours.gradients, plain, atol=1e-3 * float(plain.abs().max()))
+
+
+def test_a_depthwise_model_back_propagates_channels_last_with_the_same_figures() -> None:
+    """EfficientNet-Lite0's guided pass runs on a channels-last input (faster there); the gradients are unchanged."""
+    from gradcam_core import load_model
+    from gradcam_core.guided import guided_relus, input_layout
+
+    loaded = load_model("efficientnet_lite0")
+    assert input_layout(loaded.model) == torch.channels_last
+    assert input_layout(tvm.resnet18(weights=None)) == torch.contiguous_format
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    ours = guided_backprop(loaded.model, x, torch.tensor([386])).gradients
+    leaf = x.clone().requires_grad_(True)  # contiguous, by hand
+    with guided_relus(loaded.model):
+        by_hand = torch.autograd.grad(loaded.model(leaf)[0, 386], leaf)[0]
+    torch.testing.assert_close(ours, by_hand, rtol=1e-3, atol=1e-5 * float(by_hand.abs().max()))
+    engine = compute_cam(loaded.model, x, loaded.default_layer, classes=[[386]], method="guided-gradcam")
+    assert engine.guided is not None
+    torch.testing.assert_close(engine.guided[:, 0], by_hand, rtol=1e-3, atol=1e-5 * float(by_hand.abs().max()))
