@@ -8,6 +8,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
+from ui import workspace  # (imports torch)
+
 #: (file, title, URL path) of every page, in the navigation's order; Home is the default.
 PAGES = [
     ("pages/0_Home.py", "Home", "home"),
@@ -17,6 +19,9 @@ PAGES = [
     ("pages/4_Misclassifications.py", "Misclassifications", "Misclassifications"),
 ]
 
-st.navigation(
-    [st.Page(path, title=title, url_path=url, default=i == 0) for i, (path, title, url) in enumerate(PAGES)]
-).run()
+try:
+    st.navigation(
+        [st.Page(path, title=title, url_path=url, default=i == 0) for i, (path, title, url) in enumerate(PAGES)]
+    ).run()
+finally:  # what the page changed is saved before the next interaction (a rerun or stop included)
+    workspace.sync()

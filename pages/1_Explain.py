@@ -95,8 +95,8 @@ if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     panel = board.make_panel(entry, exp, 0, what)
     if scored is not None and object_box is not None:
         panel = replace(panel, box_scores=scored.record(object_box))
-    board.pin(panel)
-    st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
+    if board.pin(panel):
+        st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
 
 st.subheader("Compare")
 grid_controls = st.columns([3, 2, 2])

@@ -80,8 +80,7 @@ for col, title, exp, shown_image, seen in (
         shown_cls = comparison.before_class if exp is comparison.before else comparison.after_class
         k = comparison.pair.index(shown_cls)
         panels[title] = board.make_panel(entry, exp, k, METHODS[settings.method].target_label(cats[shown_cls]))
-        if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}"):
-            board.pin(panels[title])
+        if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}") and board.pin(panels[title]):
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
 
 downloads = st.columns(2)

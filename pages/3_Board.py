@@ -2,12 +2,18 @@
 
 import streamlit as st
 
-from ui import board, checks, page_setup, report, state, views
+from ui import board, checks, page_setup, report, share, state, views, workspace
 from ui.text import plain_text
 
 page_setup.page_setup("Board")
 st.title("Board")
-panels = board.panels()
+share.show_warnings()
+viewer = workspace.shared()
+if viewer is not None:  # a board shared read-only: shown and downloadable, never changed
+    panels = workspace.panels_of(viewer)
+    st.info("A board shared with you, **read-only**: you can look at it and download its report and data.")
+else:
+    panels = board.panels()
 if not panels:
     st.info("The board is empty. Pin heat-maps from **Explain** or **Crop & compare**.")
     st.stop()
@@ -23,9 +29,19 @@ with controls[0]:
     )
 with controls[1]:
     alpha, cmap = views.display_controls()
-if controls[2].button("Clear board"):
-    panels.clear()
+if viewer is None and controls[2].button("Clear board"):
+    board.remove(list(range(len(panels))))
     st.rerun()
+if viewer is None and (own := workspace.handle()) is not None:
+    with st.expander("Share read-only"):
+        st.caption(
+            "Whoever opens this link sees this board with its provenance and can download its report and data, "
+            "but cannot change it or reach the rest of your workspace."
+        )
+        if st.button("Make a read-only link", key=state.W_SHARE):
+            st.session_state[state.SHARE_LINK] = workspace.share_link(own)
+        if (link := st.session_state.get(state.SHARE_LINK)) is not None:
+            st.code(link, language=None)
 
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
@@ -41,14 +57,15 @@ for n, group in enumerate(shown):
         else:
             cells = board.sheet([pictures[i] for i in group], [board.cell_caption(panels[i]) for i in group], 4, 240)
             st.image(cells, caption=plain_text(f"{first.grid} · {len(group)} maps"), width="stretch")
+        if viewer is not None:
+            continue
         with st.expander("Score against an object box"):
             if (rescored := checks.panel_box([panels[i] for i in group])) is not None:
                 for i, panel in zip(group, rescored, strict=True):
-                    panels[i] = panel
+                    board.replace_panel(i, panel)
                 st.rerun()
         if st.button("Remove", key=f"{state.W_REMOVE}_{group[0]}"):
-            for i in reversed(group):
-                del panels[i]
+            board.remove(group)
             st.rerun()
 
 sheet = board.sheet(pictures, [p.caption() for p in panels])

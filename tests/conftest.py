@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ from pathlib import Path
 # Before torch loads: idle OpenMP threads sleep instead of spinning, as the app has them (app.py). With
 # two test processes on two cores, spinning threads slowed some tests tenfold.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The app's workspaces (ui/workspace.py) go to a folder of this test run, never the user's data folder;
+# the servers the browser tests start inherit it.
+os.environ.setdefault("GRADCAM_DATA", tempfile.mkdtemp(prefix="gradcam-test-data-"))
 
 import pytest
 import torch

@@ -147,8 +147,7 @@ def show(
             st.image(views.overlay_full(entry.image, cell.exp, cell.k, alpha, cmap, vmax), caption=caption)
             for note in cell.exp.warnings:
                 st.caption(f"⚠ {note}")
-            if st.button("Pin", key=f"{state.W_GRID_PIN}.{kind}.{i}"):
-                board.pin(_panel(entry, cell, None, box))
+            if st.button("Pin", key=f"{state.W_GRID_PIN}.{kind}.{i}") and board.pin(_panel(entry, cell, None, box)):
                 st.toast(f"Pinned {cell.title} to the board.")
     if box is not None:
         ranking = pd.DataFrame(
@@ -172,9 +171,8 @@ def show(
         first = grid[0].exp.settings  # the grid's own id, so two grids pinned one after the other stay apart
         name = f"{GRIDS[kind].split(' (')[0]} · {entry.name} · {first.layer if kind != 'layers' else first.method}"
         name += f" · #{len(board.panels()) + 1}"
-        for cell in grid:
-            board.pin(_panel(entry, cell, name, box))
-        st.toast(f"Pinned the grid ({len(grid)} maps) to the board as one panel.")
+        if all(board.pin(_panel(entry, cell, name, box)) for cell in grid):
+            st.toast(f"Pinned the grid ({len(grid)} maps) to the board as one panel.")
 
 
 def _panel(entry: ImageEntry, cell: Cell, grid: str | None, box: Box | None) -> board.Panel:

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ui import state
 from ui.models import CUSTOM_PREFIX
 from ui.samples import Sample
 from ui.samples import samples as all_samples
+from workspaces import StorageError, safe_name
 
 #: Longest side kept for display and for the model; larger uploads are downscaled once.
 MAX_SIDE = 1600
@@ -80,13 +82,18 @@ def add(entry: ImageEntry, make_current: bool = True) -> None:
         st.session_state[state.CURRENT] = entry.key
 
 
-def add_files(files: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
-    """Decode uploads, keeping the good ones; return (name, reason) for each bad one."""
+def add_files(
+    files: list[tuple[str, bytes]], keep: Callable[[ImageEntry, bytes], None] | None = None
+) -> list[tuple[str, str]]:
+    """Decode uploads, keeping the good ones (``keep`` saves each one's bytes); (name, reason) for each bad one."""
     bad = []
     for name, data in files:
         try:
-            add(decode(name, data))
-        except ImageError as exc:
+            entry = decode(safe_name(name), data)
+            if keep is not None:
+                keep(entry, data)
+            add(entry)
+        except (ImageError, StorageError) as exc:
             bad.append((name, str(exc)))
     return bad
 

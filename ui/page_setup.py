@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from gradcam_core import LoadedModel
-from ui import images, share, state
+from ui import images, share, state, workspace
 from ui.compute import Settings
 from ui.models import cached_model
 from ui.sidebar import image_picker, sidebar
@@ -25,6 +25,7 @@ def page_setup(title: str) -> None:
         st.switch_page(target)
     st.set_page_config(page_title=f"{title} · Grad-CAM Explorer", layout="wide")
     st.html(SIDEBAR_CSS)
+    workspace.attach()  # restores the link's workspace once, then saves what the last run changed
 
 
 def _route_through_app() -> None:

@@ -13,6 +13,8 @@ from ui import images, state
 from ui.text import plain_text
 
 PARAMS = ("model", "layer", "method", "class", "sample")
+#: The workspace's parameters (ui/workspace.py), kept as the view changes.
+KEPT = ("ws", "board")
 
 
 def read_link() -> None:
@@ -61,5 +63,6 @@ def show_warnings() -> None:
 def write_link(**values: str | None) -> None:
     """Make the URL reproduce the current view."""
     wanted = {k: v for k, v in values.items() if v is not None and k in PARAMS}
+    wanted |= {k: st.query_params[k] for k in KEPT if k in st.query_params}  # the workspace's link stays
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)

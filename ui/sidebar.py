@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, METHODS, list_models
-from ui import images, share, state
+from ui import images, share, state, workspace
 from ui.compute import SMOOTHING, Settings
 from ui.models import available, get_model, label, layers_of
 from ui.text import plain_text
@@ -123,7 +123,9 @@ def image_picker() -> images.ImageEntry | None:
 
         def take_uploads() -> None:
             files = st.session_state[state.upload_key()] or []
-            st.session_state[state.UPLOAD_ERRORS] = images.add_files([(f.name, f.getvalue()) for f in files])
+            st.session_state[state.UPLOAD_ERRORS] = images.add_files(
+                [(f.name, f.getvalue()) for f in files], keep=workspace.save_image
+            )
             st.session_state[state.UPLOAD_ROUND] = st.session_state.get(state.UPLOAD_ROUND, 0) + 1
 
         st.file_uploader(

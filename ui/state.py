@@ -43,6 +43,12 @@ ROUTED = "routed"  # bool: this session's runs go through app.py's st.navigation
 GO_TO = "go_to"  # str: the page a callback asked for; ui.page_setup.page_setup switches to it
 MODEL_SWITCHED = "model_switched"  # str: why picking a sample switched the model (shown once)
 UPLOAD_ERRORS = "upload_errors"  # list[tuple[str, str]]: (file name, reason) from the last upload
+# The workspace (ui/workspace.py).
+WORKSPACE = "workspace"  # workspaces.Handle | None: this session's own workspace, writable
+SHARED_BOARD = "shared_board"  # workspaces.Handle | None: a board opened read-only through a `board` link
+WS_ATTACHED = "ws_attached"  # bool: the link's workspace was opened (once per session)
+WS_SAVED = "ws_saved"  # dict[str, str]: per saved key, the JSON last written (what changed is saved)
+WS_DIGESTS = "ws_digests"  # dict[str, str]: per uploaded image's key, the SHA-256 its bytes are stored under
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
 W_MODEL = "w_model"
@@ -78,6 +84,8 @@ W_CROP_W = "w_crop_w"
 W_CROP_H = "w_crop_h"
 W_CROP_RESET = "w_crop_reset"
 W_BOARD_NORM = "w_board_norm"
+W_SHARE = "w_share"  # the Board's "Make a read-only link" button
+SHARE_LINK = "share_link"  # str: the read-only link made for this session's board
 W_SMOOTH = "w_smooth"  # the sidebar's smoothing choice
 W_GUIDED_VIEW = "w_guided_view"  # how Guided Grad-CAM's pixel map is drawn
 W_OBJECT_ON = "w_object_on"  # prefix: f"{W_OBJECT_ON}.{image key}", Explain's "score against a box" toggle

@@ -287,7 +287,7 @@ class Handle:
             extra = sum(len(b) for d, b in dict(zip(digests, blobs, strict=True)).items() if d not in have)
             self._quota_bytes(db, extra)
             if panel is not None:
-                self._insert_panel(db, *panel)
+                self._insert_panel(db, *panel)  # before the references: a changed panel's old ones go first
             db.executemany(
                 "INSERT OR IGNORE INTO refs (ws, owner, digest, size) VALUES (?, ?, ?, ?)",
                 [(self.ws, owner, d, len(b)) for d, b in zip(digests, blobs, strict=True)],
@@ -361,6 +361,11 @@ class Handle:
         return self.put_files(f"panel:{uid}", blobs, panel=(uid, record))
 
     def _insert_panel(self, db: sqlite3.Connection, uid: str, record: dict[str, Any]) -> None:
+        old = db.execute("SELECT position FROM panels WHERE ws = ? AND uid = ?", (self.ws, uid)).fetchone()
+        if old is not None:  # the panel again, changed: same place, its old files released
+            db.execute("DELETE FROM refs WHERE ws = ? AND owner = ?", (self.ws, f"panel:{uid}"))
+            db.execute("UPDATE panels SET record = ? WHERE ws = ? AND uid = ?", (json.dumps(record), self.ws, uid))
+            return
         count, last = db.execute(
             "SELECT COUNT(*), COALESCE(MAX(position), -1) FROM panels WHERE ws = ?", (self.ws,)
         ).fetchone()
