@@ -32,16 +32,6 @@ with controls[1]:
 if viewer is None and controls[2].button("Clear board"):
     board.remove(list(range(len(panels))))
     st.rerun()
-if viewer is None and (own := workspace.handle()) is not None:
-    with st.expander("Share read-only"):
-        st.caption(
-            "Whoever opens this link sees this board with its provenance and can download its report and data, "
-            "but cannot change it or reach the rest of your workspace."
-        )
-        if st.button("Make a read-only link", key=state.W_SHARE):
-            st.session_state[state.SHARE_LINK] = workspace.share_link(own)
-        if (link := st.session_state.get(state.SHARE_LINK)) is not None:
-            st.code(link, language=None)
 
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
@@ -83,3 +73,13 @@ downloads[1].download_button(
 downloads[2].download_button(
     "Download the board as PNG", report.png_bytes(sheet), file_name="gradcam_board.png", mime="image/png"
 )
+if viewer is None and (own := workspace.handle()) is not None:
+    with st.expander("Share read-only"):
+        st.caption(
+            "Whoever opens this link sees this board with its provenance and can download its report and data, "
+            "but cannot change it or reach the rest of your workspace."
+        )
+        if st.button("Make a read-only link", key=state.W_SHARE):
+            st.session_state[state.SHARE_LINK] = workspace.share_link(own)
+        if (link := st.session_state.get(state.SHARE_LINK)) is not None:
+            st.code(link, language=None)

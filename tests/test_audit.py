@@ -263,8 +263,10 @@ def test_resume_after_a_killed_run_loses_no_row_and_repeats_none(
     resumed, whole = read_audit(out), read_audit(shapes_audit)
     assert not parts.exists()
     assert resumed.frame["path"].tolist() == whole.frame["path"].tolist()  # each once, in order
-    cols = ["pred_index", "true_prob", "border_mass", "error"]
+    cols = ["pred_index", "border_mass", "error"]
     assert resumed.frame[cols].equals(whole.frame[cols])
+    # The killed run had one thread, the whole run two: a probability may differ in its last bits.
+    np.testing.assert_allclose(resumed.frame["true_prob"], whole.frame["true_prob"], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(resumed.maps, whole.maps, rtol=1e-5, atol=1e-7)
 
 
