@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from gradcam_core import CLASS_AGNOSTIC, METHODS
-from ui import board, checks, experiments, grids, page_setup, rules, share, state, views
+from ui import board, checks, experiments, grids, page_setup, rules, share, state, views, workspace
 from ui.models import display_name
 from ui.slow import explain
 from ui.text import plain_text
@@ -95,7 +95,7 @@ if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     panel = board.make_panel(entry, exp, 0, what)
     if scored is not None and object_box is not None:
         panel = replace(panel, box_scores=scored.record(object_box))
-    if board.pin(panel):
+    if workspace.pin(panel):
         st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
 
 st.subheader("Compare")

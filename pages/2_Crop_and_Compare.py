@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gradcam_core import CLASS_AGNOSTIC, METHODS
-from ui import board, cropper, page_setup, report, rules, state, views
+from ui import board, cropper, page_setup, report, rules, state, views, workspace
 from ui.compute import Edit, edited
 
 DISPLAY_WIDTH = 460  # the crop box's picture, in CSS pixels (it shrinks to fit a narrower column)
@@ -80,7 +80,7 @@ for col, title, exp, shown_image, seen in (
         shown_cls = comparison.before_class if exp is comparison.before else comparison.after_class
         k = comparison.pair.index(shown_cls)
         panels[title] = board.make_panel(entry, exp, k, METHODS[settings.method].target_label(cats[shown_cls]))
-        if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}") and board.pin(panels[title]):
+        if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}") and workspace.pin(panels[title]):
             st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
 
 downloads = st.columns(2)

@@ -10,7 +10,7 @@ st.title("Board")
 share.show_warnings()
 viewer = workspace.shared()
 if viewer is not None:  # a board shared read-only: shown and downloadable, never changed
-    panels = workspace.panels_of(viewer)
+    panels = workspace.shared_panels(viewer)
     st.info("A board shared with you, **read-only**: you can look at it and download its report and data.")
 else:
     panels = board.panels()
@@ -30,7 +30,7 @@ with controls[0]:
 with controls[1]:
     alpha, cmap = views.display_controls()
 if viewer is None and controls[2].button("Clear board"):
-    board.remove(list(range(len(panels))))
+    workspace.unpin(list(range(len(panels))))
     st.rerun()
 
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
@@ -52,10 +52,10 @@ for n, group in enumerate(shown):
         with st.expander("Score against an object box"):
             if (rescored := checks.panel_box([panels[i] for i in group])) is not None:
                 for i, panel in zip(group, rescored, strict=True):
-                    board.replace_panel(i, panel)
+                    workspace.repin(i, panel)
                 st.rerun()
         if st.button("Remove", key=f"{state.W_REMOVE}_{group[0]}"):
-            board.remove(group)
+            workspace.unpin(group)
             st.rerun()
 
 sheet = board.sheet(pictures, [p.caption() for p in panels])

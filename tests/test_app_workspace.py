@@ -50,6 +50,11 @@ def test_a_reload_restores_images_settings_and_board() -> None:
     assert [p.uid for p in panels] == [p.uid for p in before]
     board = reopen(workspace.OWN, token)
     assert len(board.image) == 2 and any(b.label == "Remove" for b in board.button)
+    # A change in the restored session saves the image list again: the restored upload stays in it.
+    pick_sample(again, "circle.png")
+    third = reopen(workspace.OWN, token, "pages/1_Explain.py")
+    assert sorted(e.name for e in third.session_state[state.IMAGES].values()) == sorted({*names, "circle.png"})
+    assert sum(e.sample is None for e in third.session_state[state.IMAGES].values()) == 1  # the upload
 
 
 def test_a_shared_board_opens_read_only_with_its_downloads() -> None:

@@ -29,7 +29,7 @@ from gradcam_core.audit import SCHEMA, AuditError, AuditFile, read_audit, read_m
 from gradcam_core.audit_tables import OTHER, SHORTCUT_SCORE, class_accuracy, confusion, named, shortcut_ranking
 from gradcam_core.datasets import read_bytes
 from gradcam_core.regions import input_region
-from ui import batch, images, state, views
+from ui import batch, images, server, state, views
 from ui.models import cached_model
 from ui.text import plain_text
 
@@ -74,10 +74,7 @@ def audit_folder() -> Path | None:
     """The server folder whose audit files the page lists, if one is set."""
     value = os.environ.get(AUDIT_DIR_ENV)
     if not value:
-        try:
-            value = st.secrets.get("audit_dir")
-        except (FileNotFoundError, KeyError, AttributeError, st.errors.StreamlitSecretNotFoundError):
-            value = None
+        value = server.secrets().get("audit_dir")
     return Path(str(value)).expanduser() if value else None
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from gradcam_core import overlay
@@ -17,7 +16,6 @@ from gradcam_core.boxscore import BoxScores
 from ui import state
 from ui.compute import Explanation, edited
 from ui.images import ImageEntry
-from workspaces import StorageError
 
 _THUMB = 512
 #: The captions' font: DejaVu Sans, bundled (with its licence) so every machine draws "×" and "·" alike.
@@ -132,42 +130,6 @@ def make_panel(entry: ImageEntry, exp: Explanation, k: int, label: str) -> Panel
         smoothing=exp.smoothing,
         region=(exp.region.x, exp.region.y, exp.region.w, exp.region.h),
     )
-
-
-def pin(panel: Panel) -> bool:
-    """Add a panel to this session's board, saved first; False after showing why it could not be saved."""
-    from ui import workspace  # it stores panels: it imports this module
-
-    try:
-        workspace.save_panel(panel)
-    except StorageError as exc:
-        st.error(f"Not pinned: {exc}")
-        return False
-    state.board().append(panel)
-    return True
-
-
-def remove(indices: list[int]) -> None:
-    """Take panels off the board (and out of the saved workspace)."""
-    from ui import workspace
-
-    board = state.board()
-    workspace.drop_panels([board[i].uid for i in indices])
-    for i in sorted(indices, reverse=True):
-        del board[i]
-
-
-def replace_panel(i: int, panel: Panel) -> bool:
-    """Put ``panel`` in place of panel ``i`` (the same uid: say, with new box scores), saved first."""
-    from ui import workspace
-
-    try:
-        workspace.save_panel(panel)
-    except StorageError as exc:
-        st.error(f"Not saved: {exc}")
-        return False
-    state.board()[i] = panel
-    return True
 
 
 def panels() -> list[Panel]:

@@ -19,7 +19,7 @@ import streamlit as st
 from gradcam_core import METHODS, Box, depth_layers
 from gradcam_core.guided import can_guide
 from gradcam_core.smoothing import TTA_SCALES
-from ui import board, checks, compute, state, views
+from ui import board, checks, compute, state, views, workspace
 from ui.compute import Explanation, Settings
 from ui.images import ImageEntry
 from ui.models import cached_model, layers_of
@@ -147,7 +147,7 @@ def show(
             st.image(views.overlay_full(entry.image, cell.exp, cell.k, alpha, cmap, vmax), caption=caption)
             for note in cell.exp.warnings:
                 st.caption(f"⚠ {note}")
-            if st.button("Pin", key=f"{state.W_GRID_PIN}.{kind}.{i}") and board.pin(_panel(entry, cell, None, box)):
+            if st.button("Pin", key=f"{state.W_GRID_PIN}.{kind}.{i}") and workspace.pin(_panel(entry, cell, None, box)):
                 st.toast(f"Pinned {cell.title} to the board.")
     if box is not None:
         ranking = pd.DataFrame(
@@ -171,7 +171,7 @@ def show(
         first = grid[0].exp.settings  # the grid's own id, so two grids pinned one after the other stay apart
         name = f"{GRIDS[kind].split(' (')[0]} · {entry.name} · {first.layer if kind != 'layers' else first.method}"
         name += f" · #{len(board.panels()) + 1}"
-        if all(board.pin(_panel(entry, cell, name, box)) for cell in grid):
+        if all(workspace.pin(_panel(entry, cell, name, box)) for cell in grid):
             st.toast(f"Pinned the grid ({len(grid)} maps) to the board as one panel.")
 
 

@@ -86,6 +86,7 @@ W_CROP_RESET = "w_crop_reset"
 W_BOARD_NORM = "w_board_norm"
 W_SHARE = "w_share"  # the Board's "Make a read-only link" button
 SHARE_LINK = "share_link"  # str: the read-only link made for this session's board
+SHARED_PANELS = "shared_panels"  # (rows JSON, list[Panel]): the shared board's panels, read once per change
 W_SMOOTH = "w_smooth"  # the sidebar's smoothing choice
 W_GUIDED_VIEW = "w_guided_view"  # how Guided Grad-CAM's pixel map is drawn
 W_OBJECT_ON = "w_object_on"  # prefix: f"{W_OBJECT_ON}.{image key}", Explain's "score against a box" toggle

@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,10 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import Box, ImageError
-from ui import images, state
+from ui import images, server, state
 from ui.board import Panel
 from ui.images import ImageEntry
+from ui.report import png_bytes
 from ui.text import plain_text
 from workspaces import Handle, Limits, StorageError, Store, data_dir, safe_name
 from workspaces.blobs import sha256
@@ -33,19 +35,12 @@ OWN, SHARED = "ws", "board"  # the link's parameters
 @st.cache_resource(show_spinner=False)
 def _store() -> tuple[Store | None, str | None]:
     """The process's store, or why there is none (shown to every session)."""
+    settings = server.secrets()
+    root = Path(str(settings["data_dir"])).expanduser() if settings.get("data_dir") else data_dir()
     try:
-        secrets = dict(st.secrets) if _has_secrets() else {}
-        root = secrets.get("data_dir") or data_dir()
-        return Store(data_dir({"GRADCAM_DATA": str(root)}), Limits.from_settings(os.environ, secrets)), None
+        return Store(root, Limits.from_settings(os.environ, settings)), None
     except (StorageError, ValueError) as exc:
         return None, str(exc)
-
-
-def _has_secrets() -> bool:
-    try:
-        return len(st.secrets) >= 0
-    except Exception:  # no secrets.toml anywhere: Streamlit raises rather than giving an empty mapping
-        return False
 
 
 def handle() -> Handle | None:
@@ -93,6 +88,7 @@ def _open(store: Store) -> None:
 
 def _restore(ws: Handle) -> None:
     saved = ws.state()
+    digests = st.session_state.setdefault(state.WS_DIGESTS, {})
     for entry in saved.get("images", []):
         try:
             restored = _image(ws, entry)
@@ -100,6 +96,8 @@ def _restore(ws: Handle) -> None:
             state.link_warnings().append(f"image {plain_text(str(entry.get('name')))} could not be restored: {exc}")
             continue
         images.add(restored, make_current=False)
+        if "digest" in entry:  # an upload: the next save lists it again
+            digests[restored.key] = entry["digest"]
     if saved.get("current") in state.images():
         st.session_state[state.CURRENT] = saved["current"]
     state.crops().update({k: Box(*v) for k, v in saved.get("crops", {}).items()})
@@ -133,40 +131,68 @@ def panels_of(ws: Handle) -> list[Panel]:
     return out
 
 
+def shared_panels(ws: Handle) -> list[Panel]:
+    """A shared board's panels, read from the store when its rows change (not at every rerun of the page)."""
+    rows = json.dumps([(r.uid, r.record, r.note) for r in ws.panels()])
+    cached = st.session_state.get(state.SHARED_PANELS)
+    if cached is None or cached[0] != rows:
+        cached = (rows, panels_of(ws))
+        st.session_state[state.SHARED_PANELS] = cached
+    return cached[1]
+
+
 def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+def pin(panel: Panel) -> bool:
+    """Add a panel to this session's board, saved first; False after showing why it could not be saved."""
+    if not _saved(panel, "Not pinned"):
+        return False
+    state.board().append(panel)
+    return True
 
 
-def save_panel(panel: Panel) -> None:
-    """Save a new board panel (before it is shown as pinned).
+def repin(i: int, panel: Panel) -> bool:
+    """Put ``panel`` in place of board panel ``i`` (the same uid: say, with new box scores), saved first."""
+    if not _saved(panel, "Not saved"):
+        return False
+    state.board()[i] = panel
+    return True
 
-    Raises:
-        StorageError: it could not be saved: a quota, a full disk (the message says which).
-    """
+
+def unpin(indices: list[int]) -> None:
+    """Take panels off the board, and out of the saved workspace."""
+    board = state.board()
+    if (ws := handle()) is not None:
+        for i in indices:
+            ws.remove_panel(board[i].uid)
+    for i in sorted(indices, reverse=True):
+        del board[i]
+
+
+def _saved(panel: Panel, failed: str) -> bool:
+    """Save a board panel (new, or changed under its uid); False after showing why it was not saved."""
+    try:
+        _save_panel(panel)
+    except StorageError as exc:
+        st.error(f"{failed}: {exc}")
+        return False
+    return True
+
+
+def _save_panel(panel: Panel) -> None:
     ws = _own()
     if ws is None:
         return
-    blobs = [_png(panel.image), _npy(panel.heat), _npy(panel.raw)]
+    blobs = [png_bytes(panel.image), _npy(panel.heat), _npy(panel.raw)]
     record = {f.name: getattr(panel, f.name) for f in dataclasses.fields(panel)}
     for name in ("image", "heat", "raw"):
         del record[name]
     record["files"] = dict(zip(("image", "heat", "raw"), map(sha256, blobs), strict=True))
     ws.add_panel(panel.uid, json.loads(json.dumps(record)), blobs)
-
-
-def drop_panels(uids: list[str]) -> None:
-    """Remove panels from the saved board."""
-    if (ws := handle()) is not None:
-        for uid in uids:
-            ws.remove_panel(uid)
 
 
 def share_link(ws: Handle) -> str:

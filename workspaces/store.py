@@ -18,7 +18,7 @@ import sqlite3
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,9 +225,12 @@ class Handle:
     token: str
     writable: bool
 
-    def _writing(self) -> Any:
+    def _require_writable(self) -> None:
         if not self.writable:
             raise ReadOnlyError("this board was shared read-only: it cannot be changed through this link")
+
+    def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
+        self._require_writable()
         return self.store._write()
 
     def _touch(self, db: sqlite3.Connection) -> None:
@@ -277,9 +280,9 @@ class Handle:
 
     def put_files(self, owner: str, blobs: list[bytes], panel: tuple[str, dict[str, Any]] | None = None) -> list[str]:
         """Store several files for one ``owner`` in one transaction (and, with ``panel``, add that panel)."""
-        if not self.writable:
-            raise ReadOnlyError("this board was shared read-only: it cannot be changed through this link")
-        self._check_bytes(sum(len(b) for b in blobs))  # before writing anything: a full quota writes nothing
+        self._require_writable()
+        with self.store._connect() as db:  # before writing anything: a full quota writes nothing
+            self._quota_bytes(db, sum(len(b) for b in blobs))
         digests = [self.store.files.put(b) for b in blobs]
         with self._writing() as db:
             self._touch(db)
@@ -294,10 +297,6 @@ class Handle:
             )
         return digests
 
-    def _check_bytes(self, extra: int) -> None:
-        with self.store._connect() as db:
-            self._quota_bytes(db, extra)
-
     def _quota_bytes(self, db: sqlite3.Connection, extra: int) -> None:
         used = self._used_bytes(db)
         limit = self.store.limits.max_bytes
@@ -308,15 +307,12 @@ class Handle:
                 "workspace"
             )
 
-    @staticmethod
-    def _used(db: sqlite3.Connection, ws: str) -> int:
+    def _used_bytes(self, db: sqlite3.Connection) -> int:
+        """The bytes this workspace references, each distinct file once."""
         row = db.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT digest, size FROM refs WHERE ws = ?)", (ws,)
+            "SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT digest, size FROM refs WHERE ws = ?)", (self.ws,)
         )
         return int(row.fetchone()[0])
-
-    def _used_bytes(self, db: sqlite3.Connection) -> int:
-        return self._used(db, self.ws)
 
     def get_file(self, digest: str) -> bytes:
         """A file this workspace references, hashed again; no other workspace's files are reachable.
