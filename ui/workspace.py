@@ -63,6 +63,8 @@ def attach() -> None:
         elif store is not None:
             _open(store)
     sync()
+    if (ws := handle()) is not None and st.query_params.get(OWN) != ws.token:
+        st.query_params[OWN] = ws.token  # a page switch drops the link's parameters: a reload must find it
 
 
 def _open(store: Store) -> None:
