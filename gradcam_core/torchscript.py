@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import Tensor, nn
@@ -48,8 +48,8 @@ _FORWARD = re.compile(r"forward\d*")
 _SCALARS = (bool, int, float, str, type(None))
 
 
-def is_torchscript(path: str | Path) -> bool:
-    """Whether ``path`` is a TorchScript archive (``torch.jit.save``) rather than a pickled state_dict.
+def is_torchscript(path: str | Path | IO[bytes]) -> bool:
+    """Whether ``path`` (a file, or its bytes opened) is a TorchScript archive (``torch.jit.save``), not a state_dict.
 
     Both are ZIP files; only a TorchScript archive holds compiled code and ``constants.pkl``.
     """

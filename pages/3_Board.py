@@ -10,13 +10,23 @@ st.title("Board")
 share.show_warnings()
 viewer = workspace.shared()
 if viewer is not None:  # a board shared read-only: shown and downloadable, never changed
-    panels = workspace.shared_panels(viewer)
+    shared = workspace.shared_board(viewer)
+    panels, title, notes = shared.panels, shared.title, shared.notes
     st.info("A board shared with you, **read-only**: you can look at it and download its report and data.")
+    if title:
+        st.subheader(plain_text(title))
 else:
-    panels = board.panels()
+    panels, title, notes = board.panels(), st.session_state.get(state.TITLE, ""), state.notes()
 if not panels:
     st.info("The board is empty. Pin heat-maps from **Explain** or **Crop & compare**.")
     st.stop()
+if viewer is None:
+    st.session_state[state.W_TITLE] = title
+    st.text_input(
+        "Report title", key=state.W_TITLE, max_chars=300, placeholder="Grad-CAM board",
+        on_change=lambda: workspace.set_title(st.session_state[state.W_TITLE]),
+        help="Printed at the top of the HTML report, and shown to whoever opens the read-only link.",
+    )  # fmt: skip
 
 controls = st.columns([2, 2, 1])
 with controls[0]:
@@ -47,8 +57,17 @@ for n, group in enumerate(shown):
         else:
             cells = board.sheet([pictures[i] for i in group], [board.cell_caption(panels[i]) for i in group], 4, 240)
             st.image(cells, caption=plain_text(f"{first.grid} · {len(group)} maps"), width="stretch")
+        uid = first.uid
         if viewer is not None:
+            if notes.get(uid):
+                st.markdown(f":gray[Note:] {plain_text(notes[uid])}")
             continue
+        note_key = f"{state.W_NOTE}.{uid}"
+        st.session_state[note_key] = notes.get(uid, "")
+        st.text_area(
+            "Note", key=note_key, height=68, max_chars=5000, placeholder="What this panel shows (printed in reports)",
+            on_change=lambda uid=uid, key=note_key: workspace.set_note(uid, st.session_state[key]),
+        )  # fmt: skip
         with st.expander("Score against an object box"):
             if (rescored := checks.panel_box([panels[i] for i in group])) is not None:
                 for i, panel in zip(group, rescored, strict=True):
@@ -62,12 +81,12 @@ sheet = board.sheet(pictures, [p.caption() for p in panels])
 downloads = st.columns(3)
 downloads[0].download_button(
     "Download report (HTML)",
-    report.html_report(panels, alpha, cmap, vmax, title="Grad-CAM board"),
+    report.html_report(panels, alpha, cmap, vmax, title=title or "Grad-CAM board", notes=notes),
     file_name="gradcam_report.html",
     mime="text/html",
 )
 downloads[1].download_button(
-    "Download data (ZIP)", report.zip_bytes(panels, alpha, cmap, vmax), file_name="gradcam_data.zip",
+    "Download data (ZIP)", report.zip_bytes(panels, alpha, cmap, vmax, title, notes), file_name="gradcam_data.zip",
     mime="application/zip",
 )  # fmt: skip
 downloads[2].download_button(

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from gradcam_core.demo.model import SAMPLES_DIR
 from tests.test_app import ROOT, button, image_uploader, ok, pick_sample, start
-from ui import state, workspace
+from ui import state, storage, workspace
 
 pytestmark = pytest.mark.xdist_group("workspace")  # quotas swap the process's store: one worker runs these
 
@@ -86,7 +86,7 @@ def test_a_forged_link_says_so_and_starts_afresh(token: str) -> None:
 def test_a_full_board_refuses_the_pin_with_a_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GRADCAM_DATA", str(tmp_path))
     monkeypatch.setenv("GRADCAM_WORKSPACE_PANELS", "1")
-    workspace._store.clear()
+    storage.store.clear()
     try:
         at = start("pages/1_Explain.py")
         pick_sample(at, "star.png")
@@ -97,4 +97,4 @@ def test_a_full_board_refuses_the_pin_with_a_message(monkeypatch: pytest.MonkeyP
         assert len(at.session_state[state.BOARD]) == 1
         assert len(reopen(workspace.OWN, at.session_state[state.WORKSPACE].token).image) == 1
     finally:
-        workspace._store.clear()
+        storage.store.clear()

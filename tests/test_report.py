@@ -48,7 +48,6 @@ def test_an_uploaded_model_is_named_by_its_file_with_readable_preprocessing() ->
     from tests.conftest import my_cnn
     from tests.test_app import upload_weights
     from tests.test_app_your_model import preprocessing, scripted_bytes
-    from ui.models import CUSTOM_DIR
 
     at = pick_sample(start("pages/1_Explain.py"), "square.png")
     preprocessing(at, 32, 48, crop=True, mean="0.5", std="0.25")
@@ -62,7 +61,7 @@ def test_an_uploaded_model_is_named_by_its_file_with_readable_preprocessing() ->
     readable = "resize 37, centre crop 48×32, mean 0.5/0.5/0.5, std 0.25/0.25/0.25"
     for text in (page, json.dumps(manifest, ensure_ascii=False)):
         assert "fruit.pt (uploaded)" in text and readable in text
-        assert str(CUSTOM_DIR) not in text and "Preprocess(" not in text
+        assert os.environ["GRADCAM_DATA"] not in text and "Preprocess(" not in text  # the content store's folder
     assert manifest["panels"][0]["weights"] == "fruit.pt (uploaded)"
 
 

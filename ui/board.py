@@ -156,6 +156,24 @@ def groups(panels: list[Panel]) -> list[list[int]]:
     return out
 
 
+def crop_pairs(panels: list[Panel]) -> list[tuple[int, int]]:
+    """(before, after) indices of crop pairs: a panel of a cropped or erased region after a full-image one.
+
+    The before is the latest earlier full-image panel of the same image, model, layer and method;
+    panels pinned in a grid are not paired.
+    """
+    out = []
+    for j, after in enumerate(panels):
+        if after.crop is None or after.grid is not None:
+            continue
+        same = (after.image_key, after.model, after.layer, after.method)
+        befores = [i for i in range(j) if panels[i].crop is None and panels[i].grid is None
+                   and (panels[i].image_key, panels[i].model, panels[i].layer, panels[i].method) == same]  # fmt: skip
+        if befores:
+            out.append((befores[-1], j))
+    return out
+
+
 def render(panel: Panel, alpha: float, cmap: str, vmax: float | None) -> Image.Image:
     """The panel's overlay, on its own scale or a shared one."""
     return overlay(panel.image, panel.heat, alpha=alpha, colormap=cmap, vmax=vmax)

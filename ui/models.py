@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,12 @@ from gradcam_core import (
     model_spec,
     weights_path,
 )
-from ui import state
+from ui import server, state, storage
+from ui.model_cache import ModelCache
 from ui.text import plain_text
+from workspaces import ContentStore, Handle, StorageError
 
 CUSTOM_PREFIX = "custom:"
-#: Uploaded model files, stored under their SHA-256 (never under a name the user chose).
-CUSTOM_DIR = Path(tempfile.gettempdir()) / "gradcam_explorer_weights"
 
 #: Set to a base URL to download torchvision weights from a mirror instead of download.pytorch.org.
 MIRROR_ENV = "GRADCAM_WEIGHTS_MIRROR"
@@ -69,15 +69,29 @@ def weights_status(name: str, have: dict[str, bool]) -> str:
     return f"not installed: {install}" if install else "not downloaded"
 
 
-@st.cache_resource(max_entries=3, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def model_cache() -> ModelCache:
+    """The process's loaded models, bounded as the server's settings say (see :class:`ui.server.ServerSettings`)."""
+    settings = server.settings()
+    return ModelCache(settings.model_cache_entries, settings.model_cache_mb * 2**20)
+
+
 def cached_model(name: str) -> LoadedModel:
     """Load ``name`` from weights already on disk; one shared copy per process.
 
-    The engine is thread-safe on a shared model, so sessions need no lock around it.
+    The engine is thread-safe on a shared model, so sessions need no lock around it. An uploaded
+    model is read from the content store, its file hashed again first.
     """
-    if name.startswith(CUSTOM_PREFIX):
-        return YourModel.parse(name).load()
-    return load_model(name, device="auto", download_missing=False)
+    return model_cache().get(name, lambda: _load(name))
+
+
+def _load(name: str) -> LoadedModel:
+    if not name.startswith(CUSTOM_PREFIX):
+        return load_model(name, device="auto", download_missing=False)
+    found, error = storage.store()
+    if found is None:
+        raise CheckpointError(f"uploaded models are kept in the workspace store, which cannot be used: {error}")
+    return YourModel.parse(name).load(found.files)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -101,8 +115,9 @@ class ModelInfo:
         label: the name as people read it, with "(untrained)" for random weights.
         categories: the class names, in output order.
         trained: whether the weights are trained ones.
-        weights: the weights file (or "random"); an uploaded file by the name it was uploaded with,
-            never by its path on the server (which means nothing to the reader).
+        weights: the weights file's name (or "random"), never its path on the server (which means
+            nothing to the reader, and tells a stranger how the server is laid out); an uploaded file
+            by the name it was uploaded with.
         weights_sha256: that file's SHA-256.
         preprocess: the preprocessing, in words (see :func:`gradcam_core.preprocess.describe`).
     """
@@ -125,7 +140,7 @@ def model_info(name: str) -> ModelInfo:
         label=display_name(name) + ("" if loaded.trained else " (untrained)"),
         categories=tuple(loaded.categories),
         trained=loaded.trained,
-        weights=f"{YourModel.parse(name).file} (uploaded)" if custom else loaded.weights,
+        weights=f"{YourModel.parse(name).file} (uploaded)" if custom else Path(loaded.weights).name,
         weights_sha256=loaded.weights_sha256,
         preprocess=describe_preprocess(loaded.preprocess),
     )
@@ -137,9 +152,9 @@ class YourModel:
 
     Attributes:
         file: the uploaded file's name, for display.
-        digest: the file's SHA-256; the file is stored under it in :data:`CUSTOM_DIR`.
+        digest: the file's SHA-256; the file is stored under it in the workspace's content store.
         arch: the listed architecture of a state_dict; ``None`` for a TorchScript file.
-        labels: the SHA-256 of the class names stored beside it (JSON), if any were given.
+        labels: the SHA-256 of the class names (JSON) stored beside it, if any were given.
         input_size: (height, width) the model takes.
         crop: resize the shorter side (to 256/224 of the input) and crop the centre, as for
             ImageNet; otherwise the whole image is resized to ``input_size``.
@@ -169,9 +184,14 @@ class YourModel:
         return cls(**fields)
 
     @property
-    def path(self) -> Path:
-        """Where the uploaded file is stored."""
-        return CUSTOM_DIR / self.digest
+    def owner(self) -> str:
+        """The name a workspace references this model's files under (one per key: labels and all)."""
+        return "model:" + hashlib.sha256(self.key.encode()).hexdigest()[:32]
+
+    @property
+    def digests(self) -> list[str]:
+        """The stored files: the model, and its labels if any."""
+        return [self.digest] if self.labels is None else [self.digest, self.labels]
 
     @property
     def display(self) -> str:
@@ -185,16 +205,23 @@ class YourModel:
         """The shorter side before the centre crop (None: no crop)."""
         return round(min(self.input_size) * 256 / 224) if self.crop else None
 
-    def load(self) -> LoadedModel:
-        """Load the stored file with its labels and preprocessing.
+    def load(self, files: ContentStore) -> LoadedModel:
+        """Load the stored file, hashed again first, with its labels and preprocessing.
 
         A state_dict whose preprocessing is left at ImageNet's defaults keeps torchvision's own
         transforms for its architecture (some use another interpolation or resize).
+
+        Raises:
+            CheckpointError: the stored file is missing or changed on disk, or cannot be loaded.
         """
-        categories = None if self.labels is None else json.loads((CUSTOM_DIR / f"{self.labels}.json").read_text())
+        try:
+            path = files.verified(self.digest)
+            categories = None if self.labels is None else json.loads(files.get(self.labels))
+        except StorageError as exc:
+            raise CheckpointError(f"{exc}: upload the model again") from exc
         if self.arch is None:
             return from_torchscript(
-                self.path,
+                path,
                 categories=categories,
                 input_size=self.input_size,
                 mean=self.mean,
@@ -202,21 +229,33 @@ class YourModel:
                 resize=self.resize,
                 name=Path(self.file).stem,
             )
-        loaded = load_model(self.arch, self.path, device="auto", categories=categories)
+        loaded = load_model(self.arch, path, device="auto", categories=categories)
         if self == replace(self, input_size=(224, 224), crop=True, mean=IMAGENET_MEAN, std=IMAGENET_STD):
             return loaded
         return loaded.with_preprocessing(self.input_size, self.mean, self.std, self.resize)
 
 
-def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> str | None:
-    """Check and load an uploaded model file; its model key, or None after showing why not.
+def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None, ws: Handle) -> str | None:
+    """Check, store and load an uploaded model file; its model key, or None after showing why not.
 
     A TorchScript archive (``torch.jit.save``) is loaded as it is, on the CPU; anything else is
     read as a state_dict for ``spec.arch`` with ``torch.load(..., weights_only=True)`` (a pickle
-    carrying code is refused, never run). The file is stored under its SHA-256 and, when its name
-    is an official torchvision file name, checked against the hash prefix in that name. A head
-    trained for another number of classes is accepted; ``labels`` name its outputs.
+    carrying code is refused, never run). The file goes in the content store under its SHA-256,
+    referenced by workspace ``ws`` (counted against its quota) and, when its name is an official
+    torchvision file name, checked against the hash prefix in that name. A head trained for
+    another number of classes is accepted; ``labels`` name its outputs. A file that cannot be
+    used is not kept.
     """
+    settings = server.settings()
+    if not settings.model_uploads:
+        st.error("Model uploads are turned off on this server. Pick one of the listed models.")
+        return None
+    if len(data) > settings.max_model_mb * 2**20:
+        st.error(
+            f"**{plain_text(spec.file)}** is {len(data) / 2**20:.0f} MB; this server takes model files up to "
+            f"{settings.max_model_mb} MB."
+        )
+        return None
     expected = expected_hash_prefix(spec.file)
     if expected and not spec.digest.startswith(expected):
         st.error(
@@ -225,46 +264,46 @@ def add_your_model(spec: YourModel, data: bytes, labels: list[str] | None) -> st
             "Download it again, or rename it if it is your own checkpoint."
         )
         return None
-    CUSTOM_DIR.mkdir(parents=True, exist_ok=True)
-    new = not spec.path.exists()
-    if new:
-        _write_atomically(spec.path, data)
-    if is_torchscript(spec.path):
+    if is_torchscript(io.BytesIO(data)):
         spec = replace(spec, arch=None)
+    blobs = [data] if labels is None else [data, json.dumps(labels).encode()]
     if labels is not None:
-        text = json.dumps(labels)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        _write_atomically(CUSTOM_DIR / f"{digest}.json", text.encode())
-        spec = replace(spec, labels=digest)
+        spec = replace(spec, labels=hashlib.sha256(blobs[1]).hexdigest())
+    try:
+        ws.put_files(spec.owner, blobs)
+    except StorageError as exc:
+        st.error(f"**{plain_text(spec.file)}** was not kept: {exc}")
+        return None
     try:
         with st.spinner(f"Loading {spec.file}…"):
             cached_model(spec.key)
     except (CheckpointError, ValueError) as exc:
-        if new and isinstance(exc, CheckpointError):
-            spec.path.unlink(missing_ok=True)  # an unusable file is not kept
         what = f"as {spec.arch} weights" if spec.arch else "as a TorchScript model"
         st.error(f"**{plain_text(spec.file)}** cannot be used {what}: {exc}")
+        release_your_models(ws, [spec.key])  # unless another workspace holds the same file
         return None
     return spec.key
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that no other session ever reads a part-written file."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-    Path(tmp.name).replace(path)
+def release_your_models(ws: Handle, keys: list[str]) -> None:
+    """Drop ``ws``'s references to these uploaded models, deleting each file that nothing else references."""
+    try:
+        for key in keys:
+            spec = YourModel.parse(key)
+            ws.release(spec.owner)
+            ws.store.collect(spec.digests)
+    except StorageError:
+        pass  # the next cleanup deletes what nothing references
 
 
-def get_model(name: str) -> LoadedModel | None:
+def get_model(name: str, ws: Handle | None) -> LoadedModel | None:
     """The model, or None with a message saying what to do (download button, how to add weights).
 
-    Failures are shown in the page with what to do next; the demo model is always offered.
+    Failures are shown in the page with what to do next; the demo model is always offered. An
+    uploaded model is reached only through the workspace ``ws`` that holds it.
     """
     if name.startswith(CUSTOM_PREFIX):
-        if not YourModel.parse(name).path.is_file():
-            st.error("Your uploaded model is no longer on the server: upload it again.")
-            return None
-        return cached_model(name)
+        return _your_model(name, ws)
     path = weights_path(name)
     if (install := model_spec(name).install) is not None:
         st.warning(
@@ -287,6 +326,27 @@ def get_model(name: str) -> LoadedModel | None:
             return cached_model(name)
     except (WeightsUnavailable, CheckpointError) as exc:
         st.error(f"{exc}\n\n**{DEFAULT_MODEL}** works offline: pick it in the sidebar.")
+        return None
+
+
+def _your_model(name: str, ws: Handle | None) -> LoadedModel | None:
+    if not server.settings().model_uploads:
+        st.error("Model uploads are turned off on this server, so uploaded models are not loaded. Pick a listed model.")
+        return None
+    spec = YourModel.parse(name)
+    try:
+        held = ws is not None and ws.has_file(spec.digest)
+    except StorageError as exc:
+        st.error(f"Your uploaded model could not be reached: {exc}")
+        return None
+    if not held:
+        st.error("Your uploaded model is not in this workspace: upload it again under **Your model**.")
+        return None
+    try:
+        with st.spinner(f"Loading {spec.file}…"):
+            return cached_model(name)
+    except (CheckpointError, ValueError) as exc:
+        st.error(f"Your uploaded model **{plain_text(spec.file)}** could not be loaded: {exc}")
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gradcam_core import DEFAULT_MODEL, DEMO_MODEL, METHODS, list_models
-from ui import images, share, state, workspace
+from ui import images, server, share, state, workspace
 from ui.compute import SMOOTHING, Settings
 from ui.models import available, get_model, label, layers_of
 from ui.text import plain_text
@@ -13,8 +13,8 @@ from ui.your_model import your_model
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
-#: Upload caps in MB per file: images here, checkpoints up to VGG's 550 MB (the server caps at 600).
-MAX_IMAGE_MB, MAX_CHECKPOINT_MB = 50, 600
+#: The upload cap in MB per image (model files: ui.server.ServerSettings.max_model_mb).
+MAX_IMAGE_MB = 50
 
 
 def _method_label(method: str) -> str:
@@ -29,7 +29,8 @@ def _full_name(text: str) -> str:
 def sidebar() -> Settings | None:
     """Model, layer and method pickers; returns their :class:`Settings`, or None if the model is unusable."""
     have = available()
-    names = list_models() + state.custom_models()
+    uploads = server.settings().model_uploads
+    names = list_models() + (state.custom_models() if uploads else [])
     state.persist(state.W_MODEL, DEFAULT_MODEL)
     if st.session_state[state.W_MODEL] not in names:
         st.session_state[state.W_MODEL] = DEFAULT_MODEL
@@ -42,8 +43,9 @@ def sidebar() -> Settings | None:
             on_change=state.store(state.W_MODEL),
             help=_full_name(label(st.session_state[state.W_MODEL], have)),
         )
-        your_model()
-        loaded = get_model(name)
+        if uploads:  # off on a server that runs no one's uploaded code
+            your_model()
+        loaded = get_model(name, workspace.handle())
         if loaded is None:
             return None
         infos = layers_of(name)

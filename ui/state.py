@@ -49,6 +49,9 @@ SHARED_BOARD = "shared_board"  # workspaces.Handle | None: a board opened read-o
 WS_ATTACHED = "ws_attached"  # bool: the link's workspace was opened (once per session)
 WS_SAVED = "ws_saved"  # dict[str, str]: per saved key, the JSON last written (what changed is saved)
 WS_DIGESTS = "ws_digests"  # dict[str, str]: per uploaded image's key, the SHA-256 its bytes are stored under
+WS_PANELS = "ws_panels"  # str: the stored board as this session last read or wrote it (to see another tab's)
+TITLE = "report_title"  # str: the board report's title
+NOTES = "notes"  # dict[str, str]: per board panel's uid, the note printed under it in the report
 
 # Widget keys (also the keys inside SETTINGS for persisted ones).
 W_MODEL = "w_model"
@@ -85,8 +88,10 @@ W_CROP_H = "w_crop_h"
 W_CROP_RESET = "w_crop_reset"
 W_BOARD_NORM = "w_board_norm"
 W_SHARE = "w_share"  # the Board's "Make a read-only link" button
+W_TITLE = "w_title"  # the Board's report title
+W_NOTE = "w_note"  # prefix: f"{W_NOTE}.{panel uid}", a board panel's note
 SHARE_LINK = "share_link"  # str: the read-only link made for this session's board
-SHARED_PANELS = "shared_panels"  # (rows JSON, list[Panel]): the shared board's panels, read once per change
+SHARED_PANELS = "shared_panels"  # (rows JSON, SharedBoard): the shared board, read once per change
 W_SMOOTH = "w_smooth"  # the sidebar's smoothing choice
 W_GUIDED_VIEW = "w_guided_view"  # how Guided Grad-CAM's pixel map is drawn
 W_OBJECT_ON = "w_object_on"  # prefix: f"{W_OBJECT_ON}.{image key}", Explain's "score against a box" toggle
@@ -173,6 +178,11 @@ def object_revisions() -> dict[str, int]:
 def custom_models() -> list[str]:
     """The keys of the models this session uploaded."""
     return get(CUSTOM, cast("list[str]", []))
+
+
+def notes() -> dict[str, str]:
+    """The board panels' notes, by panel uid."""
+    return get(NOTES, cast("dict[str, str]", {}))
 
 
 def link_warnings() -> list[str]:

@@ -9,11 +9,12 @@ changed. A workspace is made at the first change worth keeping. When the databas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
-import os
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,26 +22,15 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import Box, ImageError
-from ui import images, server, state
+from ui import images, state, storage
 from ui.board import Panel
 from ui.images import ImageEntry
 from ui.report import png_bytes
 from ui.text import plain_text
-from workspaces import Handle, Limits, StorageError, Store, data_dir, safe_name
+from workspaces import Handle, PanelRow, StorageError, Store, safe_name
 from workspaces.blobs import sha256
 
 OWN, SHARED = "ws", "board"  # the link's parameters
-
-
-@st.cache_resource(show_spinner=False)
-def _store() -> tuple[Store | None, str | None]:
-    """The process's store, or why there is none (shown to every session)."""
-    settings = server.secrets()
-    root = Path(str(settings["data_dir"])).expanduser() if settings.get("data_dir") else data_dir()
-    try:
-        return Store(root, Limits.from_settings(os.environ, settings)), None
-    except (StorageError, ValueError) as exc:
-        return None, str(exc)
 
 
 def handle() -> Handle | None:
@@ -57,13 +47,16 @@ def attach() -> None:
     """Once per session: open the link's workspace (or shared board) and restore it; then save what changed."""
     if not st.session_state.get(state.WS_ATTACHED):
         st.session_state[state.WS_ATTACHED] = True
-        store, error = _store()
+        store, error = storage.store()
         if error is not None:
             state.link_warnings().append(f"saving is off: {error}")
         elif store is not None:
             _open(store)
     sync()
-    if (ws := handle()) is not None and st.query_params.get(OWN) != ws.token:
+    if (ws := handle()) is not None:
+        _refresh(ws)  # another tab's pins, removals, notes and title
+    storage.tidy()
+    if ws is not None and st.query_params.get(OWN) != ws.token:
         st.query_params[OWN] = ws.token  # a page switch drops the link's parameters: a reload must find it
 
 
@@ -107,7 +100,7 @@ def _restore(ws: Handle) -> None:
     for key, value in saved.get("settings", {}).items():
         state.remember(key, value)
     state.custom_models()[:] = saved.get("custom", [])
-    state.board()[:] = panels_of(ws)
+    _refresh(ws)
     st.session_state[state.WS_SAVED] = {k: json.dumps(v, sort_keys=True) for k, v in snapshot().items()}
 
 
@@ -117,12 +110,29 @@ def _image(ws: Handle, entry: dict[str, Any]) -> ImageEntry:
     return images.decode(safe_name(entry["name"]), ws.get_file(entry["digest"]))
 
 
-def panels_of(ws: Handle) -> list[Panel]:
-    """The board's panels as stored, their pictures and maps read back (and re-hashed) from the content store."""
+def _fields(panel: Panel) -> dict[str, Any]:
+    """A panel's record as stored, less its files: JSON values."""
+    record = {f.name: getattr(panel, f.name) for f in dataclasses.fields(panel)}
+    for name in ("image", "heat", "raw"):
+        del record[name]
+    return json.loads(json.dumps(record))
+
+
+def _board_key(ws: Handle) -> tuple[str, list[PanelRow]]:
+    rows = ws.panels()
+    return json.dumps([ws.title(), [(r.uid, r.record, r.note) for r in rows]]), rows
+
+
+def panels_of(ws: Handle, rows: list[PanelRow], known: Sequence[Panel] = ()) -> list[Panel]:
+    """The board's panels as stored: those in ``known`` unchanged are kept, others read back (and re-hashed)."""
+    have = {p.uid: p for p in known}
     out = []
-    for row in ws.panels():
+    for row in rows:
         record = dict(row.record)
         files = record.pop("files")
+        if row.uid in have and _fields(have[row.uid]) == record:
+            out.append(have[row.uid])
+            continue
         record = {k: tuple(map(tuple, v)) if k == "top5" else tuple(v) if isinstance(v, list) else v
                   for k, v in record.items()}  # fmt: skip
         with Image.open(io.BytesIO(ws.get_file(files["image"]))) as picture:
@@ -133,14 +143,69 @@ def panels_of(ws: Handle) -> list[Panel]:
     return out
 
 
-def shared_panels(ws: Handle) -> list[Panel]:
-    """A shared board's panels, read from the store when its rows change (not at every rerun of the page)."""
-    rows = json.dumps([(r.uid, r.record, r.note) for r in ws.panels()])
+def _refresh(ws: Handle) -> None:
+    """Bring this session's board, notes and title up to what is stored, when another tab changed them."""
+    try:
+        key, rows = _board_key(ws)
+        if st.session_state.get(state.WS_PANELS) == key:
+            return
+        board = panels_of(ws, rows, state.board())
+        title = ws.title()
+    except StorageError as exc:
+        st.warning(f"The board could not be read back: {exc}")
+        return
+    state.board()[:] = board
+    st.session_state[state.TITLE] = title
+    notes = state.notes()
+    notes.clear()
+    notes.update({r.uid: r.note for r in rows})
+    st.session_state[state.WS_PANELS] = key
+
+
+@dataclass(frozen=True)
+class SharedBoard:
+    """A board as its read-only link shows it: its panels, the report's title, the notes by panel uid."""
+
+    panels: list[Panel]
+    title: str
+    notes: dict[str, str]
+
+
+def shared_board(ws: Handle) -> SharedBoard:
+    """A shared board, read from the store when it changes (not at every rerun of the page)."""
+    key, rows = _board_key(ws)
     cached = st.session_state.get(state.SHARED_PANELS)
-    if cached is None or cached[0] != rows:
-        cached = (rows, panels_of(ws))
+    if cached is None or cached[0] != key:
+        cached = (key, SharedBoard(panels_of(ws, rows), ws.title(), {r.uid: r.note for r in rows}))
         st.session_state[state.SHARED_PANELS] = cached
     return cached[1]
+
+
+def _mark(ws: Handle) -> None:
+    """Note the stored board as this session's own (its own writes are not read back)."""
+    st.session_state[state.WS_PANELS] = _board_key(ws)[0]
+
+
+def set_title(title: str) -> None:
+    """The report's title, kept in the workspace."""
+    st.session_state[state.TITLE] = title
+    if (ws := handle() or (own() if title else None)) is not None:
+        try:
+            ws.set_title(title)
+            _mark(ws)
+        except StorageError as exc:
+            st.error(f"The title was not saved: {exc}")
+
+
+def set_note(uid: str, note: str) -> None:
+    """A board panel's note, kept in the workspace."""
+    state.notes()[uid] = note
+    if (ws := handle()) is not None:
+        try:
+            ws.set_note(uid, note)
+            _mark(ws)
+        except StorageError as exc:
+            st.error(f"The note was not saved: {exc}")
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -154,6 +219,7 @@ def pin(panel: Panel) -> bool:
     if not _saved(panel, "Not pinned"):
         return False
     state.board().append(panel)
+    _marked()
     return True
 
 
@@ -162,17 +228,30 @@ def repin(i: int, panel: Panel) -> bool:
     if not _saved(panel, "Not saved"):
         return False
     state.board()[i] = panel
+    _marked()
     return True
 
 
 def unpin(indices: list[int]) -> None:
     """Take panels off the board, and out of the saved workspace."""
     board = state.board()
-    if (ws := handle()) is not None:
-        for i in indices:
-            ws.remove_panel(board[i].uid)
+    try:
+        if (ws := handle()) is not None:
+            for i in indices:
+                ws.remove_panel(board[i].uid)
+    except StorageError as exc:
+        st.error(f"Not removed: {exc}")
+        return
     for i in sorted(indices, reverse=True):
+        state.notes().pop(board[i].uid, None)
         del board[i]
+    _marked()
+
+
+def _marked() -> None:
+    if (ws := handle()) is not None:
+        with contextlib.suppress(StorageError):  # read again at the next run
+            _mark(ws)
 
 
 def _saved(panel: Panel, failed: str) -> bool:
@@ -186,15 +265,13 @@ def _saved(panel: Panel, failed: str) -> bool:
 
 
 def _save_panel(panel: Panel) -> None:
-    ws = _own()
+    ws = own()
     if ws is None:
         return
     blobs = [png_bytes(panel.image), _npy(panel.heat), _npy(panel.raw)]
-    record = {f.name: getattr(panel, f.name) for f in dataclasses.fields(panel)}
-    for name in ("image", "heat", "raw"):
-        del record[name]
+    record = _fields(panel)
     record["files"] = dict(zip(("image", "heat", "raw"), map(sha256, blobs), strict=True))
-    ws.add_panel(panel.uid, json.loads(json.dumps(record)), blobs)
+    ws.add_panel(panel.uid, record, blobs)
 
 
 def share_link(ws: Handle) -> str:
@@ -205,17 +282,22 @@ def share_link(ws: Handle) -> str:
 
 def save_image(entry: ImageEntry, data: bytes) -> None:
     """Keep an uploaded image's bytes (the list of images is saved by :func:`sync`)."""
-    ws = _own()
+    ws = own()
     if ws is not None:
         ws.put_file(f"image:{entry.key}", data)
         st.session_state.setdefault(state.WS_DIGESTS, {})[entry.key] = sha256(data)
 
 
-def _own() -> Handle | None:
-    """This session's workspace, made now (and put in the link) if it has none."""
+def unavailable() -> str:
+    """Why this server keeps no workspaces ('' when it does)."""
+    return storage.store()[1] or ""
+
+
+def own() -> Handle | None:
+    """This session's workspace, made now (and put in the link) if it has none; None when saving is off."""
     if (ws := handle()) is not None:
         return ws
-    store, _error = _store()
+    store, _error = storage.store()
     if store is None:
         return None
     ws = store.create()
@@ -253,7 +335,7 @@ def sync() -> None:
     if not changed or (handle() is None and not state.images()):  # nothing worth a workspace yet
         return
     try:
-        ws = _own()
+        ws = own()
         if ws is None:
             return
         ws.set_state(changed)

@@ -7,28 +7,31 @@ import hashlib
 import streamlit as st
 
 from gradcam_core import DEMO_MODEL, IMAGENET_MEAN, IMAGENET_STD, list_models, parse_labels, parse_stats
-from ui import state
-from ui.models import YourModel, add_your_model
+from ui import server, state, workspace
+from ui.models import YourModel, add_your_model, release_your_models
 from ui.text import plain_text
 
-#: Upload caps in MB per file: labels files here, checkpoints up to VGG's 550 MB (the server caps at 600).
-MAX_LABELS_MB, MAX_CHECKPOINT_MB = 50, 600
+#: The upload cap in MB for a labels file (model files: ui.server.ServerSettings.max_model_mb).
+MAX_LABELS_MB = 50
 
 
 def your_model() -> None:
     """The sidebar's "Your model": a TorchScript file or a state_dict, labels, input size, normalisation.
 
-    "Load model" checks everything and, when the model works, makes it the sidebar's model.
+    "Load model" checks everything and, when the model works, makes it the sidebar's model. The
+    caller draws this only when the server allows model uploads (:class:`ui.server.ServerSettings`).
     """
     with st.expander("Your model"):
+        st.warning("A TorchScript file runs the code it holds on this server: upload only models you trust.", icon="⚠️")
         st.file_uploader(
             "Model file: TorchScript, or a state_dict",
             type=["pt", "pth", "bin"],
             key=state.W_CUSTOM_FILE,
-            max_upload_size=MAX_CHECKPOINT_MB,
-            help="A TorchScript file (torch.jit.save) is loaded on the CPU and runs the code it holds: upload only "
-            "models you trust. A state_dict is read with torch.load(weights_only=True), so files that carry Python "
-            "code are refused; it needs its architecture below, and a head with any number of classes is accepted.",
+            max_upload_size=server.settings().max_model_mb,
+            help="A TorchScript file (torch.jit.save) is loaded on the CPU and runs the code it holds. A state_dict "
+            "is read with torch.load(weights_only=True), so files that carry Python code are refused; it needs its "
+            "architecture below, and a head with any number of classes is accepted. The file is kept in your "
+            "workspace, so a reload or your link brings it back.",
         )
         st.selectbox(
             "Architecture (for a state_dict)",
@@ -58,7 +61,10 @@ def your_model() -> None:
 
 def _load_your_model() -> None:
     """Read "Your model"'s widgets (callbacks run before the page) and load the model they describe."""
-    upload = st.session_state[state.W_CUSTOM_FILE]
+    if not server.settings().model_uploads:  # the control is not drawn then; a forged upload is refused too
+        st.error("Model uploads are turned off on this server. Pick one of the listed models.")
+        return
+    upload = st.session_state.get(state.W_CUSTOM_FILE)
     if upload is None:
         st.error("Choose a model file first: a TorchScript .pt, or a state_dict for a listed architecture.")
         return
@@ -86,8 +92,13 @@ def _load_your_model() -> None:
         mean=mean,
         std=std,
     )
-    key = add_your_model(spec, data, labels)
+    ws = workspace.own()
+    if ws is None:
+        st.error(f"Your model cannot be kept: {workspace.unavailable()}")
+        return
+    key = add_your_model(spec, data, labels, ws)
     if key is not None:  # it replaces the same file loaded earlier with other labels or preprocessing
-        others = [k for k in state.custom_models() if YourModel.parse(k).digest != spec.digest]
-        st.session_state[state.CUSTOM] = [*others, key]
+        same = [k for k in state.custom_models() if YourModel.parse(k).digest == spec.digest]
+        release_your_models(ws, [k for k in same if k != key])
+        st.session_state[state.CUSTOM] = [k for k in state.custom_models() if k not in same] + [key]
         state.remember(state.W_MODEL, key)

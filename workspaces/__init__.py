@@ -9,7 +9,7 @@ from workspaces.blobs import BlobError, ContentStore, is_digest
 from workspaces.errors import QuotaExceededError, ReadOnlyError, StorageError, WorkspaceNotFoundError
 from workspaces.limits import Limits
 from workspaces.schema import SCHEMA_VERSION, SchemaTooNewError
-from workspaces.store import Handle, Store, data_dir, is_workspace_id, safe_name
+from workspaces.store import Handle, PanelRow, Store, data_dir, is_workspace_id, safe_name
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -17,6 +17,7 @@ __all__ = [
     "ContentStore",
     "Handle",
     "Limits",
+    "PanelRow",
     "QuotaExceededError",
     "ReadOnlyError",
     "SchemaTooNewError",

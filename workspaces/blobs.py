@@ -91,6 +91,22 @@ class ContentStore:
             raise BlobError(f"stored file {digest[:12]} was changed on disk: its SHA-256 no longer matches")
         return data
 
+    def verified(self, digest: str) -> Path:
+        """The path of ``digest``'s file after hashing it again, for loaders that read a path (models).
+
+        Raises:
+            BlobError: no such file, or its bytes do not hash to ``digest`` (changed on disk).
+        """
+        path = self.path(digest)
+        try:
+            with path.open("rb") as file:
+                found = hashlib.file_digest(file, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise BlobError(f"stored file {digest[:12]} is missing") from None
+        if found != digest:
+            raise BlobError(f"stored file {digest[:12]} was changed on disk: its SHA-256 no longer matches")
+        return path
+
     def has(self, digest: str) -> bool:
         """Whether a file is stored under ``digest``."""
         return self.path(digest).is_file()

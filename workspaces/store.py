@@ -203,6 +203,20 @@ class Store:
                 deleted += 1
         return gone, deleted
 
+    def collect(self, digests: list[str]) -> int:
+        """Delete those of ``digests`` that no workspace references now (say, a model just released); how many.
+
+        It runs inside a write transaction, as :meth:`Handle.put_files` references its files, so a
+        file is never deleted under a reference being made.
+        """
+        deleted = 0
+        with self._write() as db:
+            for digest in digests:
+                if db.execute("SELECT 1 FROM refs WHERE digest = ? LIMIT 1", (digest,)).fetchone() is None:
+                    deleted += self.files.has(digest)
+                    self.files.delete(digest)
+        return deleted
+
     def referenced(self, digest: str) -> bool:
         """Whether any workspace references ``digest``."""
         with self._connect() as db:
@@ -289,6 +303,9 @@ class Handle:
             have = {r[0] for r in db.execute("SELECT DISTINCT digest FROM refs WHERE ws = ?", (self.ws,))}
             extra = sum(len(b) for d, b in dict(zip(digests, blobs, strict=True)).items() if d not in have)
             self._quota_bytes(db, extra)
+            for digest, data in zip(digests, blobs, strict=True):  # a collect() ran between the put and now
+                if not self.store.files.has(digest):
+                    self.store.files.put(data)
             if panel is not None:
                 self._insert_panel(db, *panel)  # before the references: a changed panel's old ones go first
             db.executemany(
@@ -321,11 +338,15 @@ class Handle:
             WorkspaceNotFoundError: this workspace does not reference ``digest``.
             BlobError: the file is missing or changed on disk.
         """
-        with self.store._connect() as db:
-            known = db.execute("SELECT 1 FROM refs WHERE ws = ? AND digest = ? LIMIT 1", (self.ws, digest)).fetchone()
-        if not known:
+        if not self.has_file(digest):
             raise WorkspaceNotFoundError(f"file {str(digest)[:12]} is not part of this workspace")
         return self.store.files.get(digest)
+
+    def has_file(self, digest: str) -> bool:
+        """Whether this workspace references ``digest``."""
+        with self.store._connect() as db:
+            row = db.execute("SELECT 1 FROM refs WHERE ws = ? AND digest = ? LIMIT 1", (self.ws, digest)).fetchone()
+        return row is not None
 
     def release(self, owner: str) -> None:
         """Drop ``owner``'s references (its files go at the next cleanup if nothing else needs them)."""
