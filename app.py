@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
-from ui import workspace  # (imports torch)
+from ui import state, workspace  # (imports torch)
 
 #: (file, title, URL path) of every page, in the navigation's order; Home is the default.
 PAGES = [
@@ -19,6 +19,7 @@ PAGES = [
     ("pages/4_Misclassifications.py", "Misclassifications", "Misclassifications"),
 ]
 
+st.session_state[state.VIA_APP] = True  # this run is routed here (ui.page_setup)
 try:
     st.navigation(
         [st.Page(path, title=title, url_path=url, default=i == 0) for i, (path, title, url) in enumerate(PAGES)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -44,9 +46,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class AppServer:
+    """A running ``streamlit run app.py``: its base URL and its process."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """``kill -9``: the process gets no chance to flush or shut down."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
 @contextmanager
-def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run the app on a free loopback port; yield its base URL; stop it by PID."""
+def app_server(log: Path, env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """Run the app on a free loopback port until it answers its health check; stop it by PID afterwards."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
@@ -64,13 +79,21 @@ def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[s
                     time.sleep(0.3)
             else:
                 raise RuntimeError(f"streamlit did not start; see {log}")
-            yield base
+            yield AppServer(base, proc)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+@contextmanager
+def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the app on a free loopback port; yield its base URL; stop it by PID."""
+    with app_server(log, env) as server:
+        yield server.base
 
 
 def watched_page(browser: Any, width: int = 1400, height: int = 1100) -> tuple[Any, list[str], list[str]]:

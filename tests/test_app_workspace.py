@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.test_app import ROOT, button, image_uploader, ok, pick_sample, start
-from ui import state, storage, workspace
+from tests.conftest import my_cnn
+from tests.test_app import ROOT, button, image_uploader, ok, pick_sample, start, upload_weights
+from tests.test_app_your_model import scripted_bytes
+from ui import models, server, state, storage, workspace
+from ui.models import YourModel
+from workspaces.blobs import sha256
 
 pytestmark = pytest.mark.xdist_group("workspace")  # quotas swap the process's store: one worker runs these
 
@@ -98,3 +104,146 @@ def test_a_full_board_refuses_the_pin_with_a_message(monkeypatch: pytest.MonkeyP
         assert len(reopen(workspace.OWN, at.session_state[state.WORKSPACE].token).image) == 1
     finally:
         storage.store.clear()
+
+
+@pytest.fixture
+def server_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set server settings through their environment variables for this test (read again, models forgotten)."""
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        server.settings.clear()
+        models.model_cache.clear()
+
+    yield apply
+    monkeypatch.undo()
+    server.settings.clear()
+    models.model_cache.clear()
+
+
+def own_model() -> bytes:
+    """A TorchScript model whose file no other test uploads (the content store is shared by the test run)."""
+    model = my_cnn()
+    with torch.no_grad():
+        model.decide.bias.add_(0.125)
+    return scripted_bytes(model)
+
+
+def test_your_model_comes_back_with_the_workspace_and_is_hashed_again_when_loaded() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    at.file_uploader(key=state.W_CUSTOM_LABELS).upload("fruit.txt", b"apple\npear\nplum\n", "text/plain")
+    at = upload_weights(at, "resnet18", "fruit.pt", own_model())
+    key = at.session_state[state.SETTINGS][state.W_MODEL]
+    spec = YourModel.parse(key)
+    ws = at.session_state[state.WORKSPACE]
+    files = ws.store.files
+    assert ws.has_file(spec.digest) and spec.labels is not None and ws.has_file(spec.labels)
+    models.model_cache().clear()  # as after a restart: loaded again from the content store
+    again = reopen(workspace.OWN, ws.token, "pages/1_Explain.py")
+    assert again.selectbox(key=state.W_MODEL).value == key
+    button(again, "Pin to board").click().run()
+    panel = ok(again).session_state[state.BOARD][-1]
+    assert panel.weights == "fruit.pt (uploaded)" and {c for c, _ in panel.top5} <= {"apple", "pear", "plum"}
+    # The same file with other labels replaces it: the old labels file goes, the model file stays.
+    again.file_uploader(key=state.W_CUSTOM_LABELS).upload("fruit.txt", b"fig\nkiwi\nlime\n", "text/plain")
+    again = upload_weights(again, "resnet18", "fruit.pt", own_model())
+    assert len(again.session_state[state.CUSTOM]) == 1 and not ws.has_file(spec.labels) and ws.has_file(spec.digest)
+    # The old labels file is deleted unless another workspace of this test run uploaded the same labels.
+    assert files.has(spec.labels) == ws.store.referenced(spec.labels) and files.has(spec.digest)
+    # A model file changed on disk is refused when it is loaded, with what to do.
+    path = files.path(spec.digest)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    try:
+        models.model_cache().clear()
+        broken = reopen(workspace.OWN, ws.token, "pages/1_Explain.py")
+        errors = " ".join(e.value for e in broken.error)
+        assert "changed on disk" in errors and "upload the model again" in errors
+    finally:
+        path.write_bytes(data)
+    # A session without that workspace cannot load it, even knowing its key.
+    stranger = AppTest.from_file(str(ROOT / "pages/1_Explain.py"), default_timeout=120)
+    stranger.session_state[state.CUSTOM] = [again.session_state[state.CUSTOM][0]]
+    stranger.session_state[state.SETTINGS] = {state.W_MODEL: again.session_state[state.CUSTOM][0]}
+    assert "not in this workspace" in " ".join(e.value for e in ok(stranger.run()).error)
+
+
+def test_a_model_that_cannot_be_used_is_not_kept() -> None:
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    junk = b"not a checkpoint at all" * 1000
+    at = upload_weights(at, "resnet18", "junk.pth", junk)
+    assert "cannot be used as resnet18 weights" in " ".join(e.value for e in at.error)
+    assert not at.session_state[state.WORKSPACE].store.files.has(sha256(junk)) and not at.session_state[state.CUSTOM]
+
+
+def test_with_model_uploads_off_the_control_is_gone_and_its_path_refuses(server_env: Callable[..., None]) -> None:
+    warning = "A TorchScript file runs the code it holds on this server"
+    at = start("pages/1_Explain.py")
+    assert "Your model" in [e.label for e in at.expander] and any(warning in c.value for c in at.sidebar.caption)
+    server_env(GRADCAM_MODEL_UPLOADS="off")
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    assert not any(warning in c.value for c in at.sidebar.caption)
+    assert "Your model" not in [e.label for e in at.expander]
+    assert not [u for u in at.get("file_uploader") if u.key == state.W_CUSTOM_FILE]
+
+    def forged_upload() -> None:  # the callback the hidden control would run, reached anyway
+        from ui.your_model import _load_your_model
+
+        _load_your_model()
+
+    forged = AppTest.from_function(forged_upload).run()
+    assert "Model uploads are turned off" in " ".join(e.value for e in forged.error) and not forged.exception
+
+
+def test_a_model_over_the_servers_size_limit_is_refused(server_env: Callable[..., None]) -> None:
+    server_env(GRADCAM_MAX_MODEL_MB="1")
+    at = pick_sample(start("pages/1_Explain.py"), "square.png")
+    at = upload_weights(at, "resnet18", "big.pth", b"\0" * (2 * 2**20))
+    assert "is 2 MB; this server takes model files up to 1 MB" in " ".join(e.value for e in at.error)
+    assert not at.session_state[state.CUSTOM]
+
+
+def test_a_bad_server_setting_is_named(server_env: Callable[..., None]) -> None:
+    with pytest.raises(ValueError, match="GRADCAM_MODEL_CACHE_MB"):
+        server.ServerSettings.read({"GRADCAM_MODEL_CACHE_MB": "lots"}, {})
+    with pytest.raises(ValueError, match=r"model_uploads in secrets\.toml"):
+        server.ServerSettings.read({}, {"model_uploads": "perhaps"})
+    env = {"GRADCAM_MAX_MODEL_MB": "100", "GRADCAM_MODEL_UPLOADS": "on"}
+    read = server.ServerSettings.read(env, {"max_model_mb": 7})
+    assert (read.max_model_mb, read.model_uploads, read.model_cache_entries) == (7, True, 3)  # secrets.toml wins
+
+
+def test_the_title_and_notes_are_kept_and_shown_read_only_to_the_shared_link() -> None:
+    at, token = build()
+    at.switch_page("pages/3_Board.py").run()
+    at.text_input(key=state.W_TITLE).input("Shapes for the review").run()
+    first = ok(at).session_state[state.BOARD][0].uid
+    at.text_area(key=f"{state.W_NOTE}.{first}").input("The star's points draw it.").run()
+    ws = ok(at).session_state[state.WORKSPACE]
+    assert ws.title() == "Shapes for the review" and ws.panels()[0].note == "The star's points draw it."
+    again = reopen(workspace.OWN, token)
+    assert again.text_input(key=state.W_TITLE).value == "Shapes for the review"
+    assert again.text_area(key=f"{state.W_NOTE}.{first}").value == "The star's points draw it."
+    viewer = reopen(workspace.SHARED, ws.share())
+    assert [s.value for s in viewer.subheader] == ["Shapes for the review"]
+    assert "The star's points draw it." in " ".join(m.value for m in viewer.markdown)
+    assert not viewer.text_input and not viewer.text_area  # nothing to edit
+
+
+def test_two_tabs_on_one_workspace_see_each_others_pins_and_removals() -> None:
+    one, token = build()
+    two = reopen(workspace.OWN, token, "pages/1_Explain.py")
+    pick_sample(two, "circle.png")
+    button(two, "Pin to board").click().run()
+    pick_sample(one, "cross.png")
+    button(one, "Pin to board").click().run()  # the first tab's next run reads the second's pin
+    names = ["star.png", "two_shapes_circle_triangle.png", "circle.png", "cross.png"]
+    assert [p.image_name for p in ok(one).session_state[state.BOARD]] == names
+    two.run()
+    assert [p.image_name for p in ok(two).session_state[state.BOARD]] == names
+    two.switch_page("pages/3_Board.py").run()
+    next(b for b in ok(two).button if b.label == "Remove").click().run()
+    one.run()
+    assert [p.image_name for p in ok(one).session_state[state.BOARD]] == names[1:]
+    assert [r.record["image_name"] for r in one.session_state[state.WORKSPACE].panels()] == names[1:]

@@ -72,7 +72,7 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         page.locator('[data-testid="stSidebarNav"] a', has_text="Board").click()
         expect(page.get_by_text("2 panels · normalisation")).to_be_visible(timeout=60_000)
         settle(page)
-        assert page.get_by_role("button", name="Remove").count() == 2  # what the viewer must not have
+        expect(page.get_by_role("button", name="Remove")).to_have_count(2)  # what the viewer must not have
         page.get_by_text("Share read-only").click()
         page.get_by_role("button", name="Make a read-only link").click()
         link = page.locator('[data-testid="stCode"]').inner_text(timeout=30_000).strip()

@@ -108,6 +108,7 @@ def test_a_torchscript_model_with_labels_and_preprocessing_matches_the_registry_
 
 def test_the_app_subcommand_serves_the_app(tmp_path: Path) -> None:
     """``python -m gradcam_core app`` (the console script's ``gradcam-explorer app``) starts a server that answers."""
+    import os
     import socket
     import subprocess
     import sys
@@ -118,9 +119,14 @@ def test_the_app_subcommand_serves_the_app(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = ["--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    # From another folder, with the checkout on the path as `pip install -e .` puts it (README's test command
+    # does not install the package itself).
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     server = subprocess.Popen(
         [sys.executable, "-m", "gradcam_core", "app", *args],
         cwd=tmp_path,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

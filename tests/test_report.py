@@ -97,3 +97,26 @@ def test_report_renders_and_prints_in_chromium(panels: list[Panel], tmp_path: Pa
         browser.close()
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
     assert requests == []
+
+
+def test_report_prints_its_title_the_notes_and_the_crop_pairs_probability_changes(panels: list[Panel]) -> None:
+    before, after = panels
+    notes = {after.uid: "Cropped to the shape, it sees the circle.\n<b>not markup</b>"}
+    page = report.html_report(panels, 0.45, "jet", None, title="Shapes <review>", notes=notes)
+    assert "<title>Shapes &lt;review&gt;</title>" in page and "<h1>Shapes &lt;review&gt;</h1>" in page
+    assert "Cropped to the shape, it sees the circle.\n&lt;b&gt;not markup&lt;/b&gt;" in page
+    was = dict(before.top5)["circle"]  # the after's class, as the model scored it before the crop
+    assert after.probability > was  # the crop is what made it circle
+    assert "<h2>Before → after</h2>" in page and "star → circle" in page
+    assert f"circle: {was:.1%} → {after.probability:.1%}" in page
+    assert f"({(after.probability - was) * 100:+.1f} points)" in page
+    manifest = json.loads(
+        zipfile.ZipFile(io.BytesIO(report.zip_bytes(panels, 0.45, "jet", None, "Shapes", notes))).read("manifest.json")
+    )
+    assert manifest["title"] == "Shapes" and [p["note"] for p in manifest["panels"]] == ["", notes[after.uid]]
+    (pair,) = manifest["crop_pairs"]
+    assert (pair["before"], pair["after"], pair["class"]) == (1, 2, "circle")
+    assert pair["before_probability"] == pytest.approx(was, abs=1e-6)
+    assert (pair["top1_before"], pair["top1_after"]) == ("star", "circle")
+    # No full-image panel of the same image and model before it: no pair.
+    assert "Before → after" not in report.html_report([after, before], 0.45, "jet", None)

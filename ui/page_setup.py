@@ -33,14 +33,17 @@ def _route_through_app() -> None:
 
     Streamlit decides at start-up, from the ``pages/`` folder, to route the first run the old way
     (each file of ``pages/`` a page, app.py shown as "app"), and only ``st.navigation`` switches
-    that off. A fresh server opened at ``/Explain`` would run the page directly and draw the old
-    navigation; this switches the old routing off, as ``st.navigation`` does, and reruns, so that
-    app.py routes the same URL to the same page (both name it after the file: same page hash).
-    AppTest sets the old routing again before each run; it is switched off once per session.
+    that off. A session whose run came here without app.py (a fresh server opened at ``/Explain``,
+    or several sessions opened at once, before the first of them switched the old routing off)
+    would draw the old navigation and skip app.py's save at the end of the run. So this switches
+    the old routing off, as ``st.navigation`` does, and reruns, so that app.py routes the same URL
+    to the same page (both name it after the file: same page hash). app.py marks each run it routes
+    (``state.VIA_APP``); a session is rerouted at most once, as a rerun drops the clicks of its run.
     """
-    if PagesManager.uses_pages_directory and not st.session_state.get(state.ROUTED):
+    via_app = st.session_state.pop(state.VIA_APP, False)
+    if not via_app and not st.session_state.get(state.ROUTED):
         PagesManager.uses_pages_directory = False
-        st.session_state[state.ROUTED] = True  # once a session: a rerun drops the clicks of its run
+        st.session_state[state.ROUTED] = True
         st.rerun()
 
 

@@ -9,7 +9,6 @@ changed. A workspace is made at the first change worth keeping. When the databas
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
@@ -86,7 +85,7 @@ def _restore(ws: Handle) -> None:
     digests = st.session_state.setdefault(state.WS_DIGESTS, {})
     for entry in saved.get("images", []):
         try:
-            restored = _image(ws, entry)
+            restored = image_of(ws, entry)
         except (StorageError, ImageError, KeyError) as exc:
             state.link_warnings().append(f"image {plain_text(str(entry.get('name')))} could not be restored: {exc}")
             continue
@@ -104,7 +103,8 @@ def _restore(ws: Handle) -> None:
     st.session_state[state.WS_SAVED] = {k: json.dumps(v, sort_keys=True) for k, v in snapshot().items()}
 
 
-def _image(ws: Handle, entry: dict[str, Any]) -> ImageEntry:
+def image_of(ws: Handle, entry: dict[str, Any]) -> ImageEntry:
+    """A saved image list's entry as an image: a sample read from its file, an upload from the store (re-hashed)."""
     if entry.get("sample") in images.samples():
         return images.load_sample(entry["sample"])
     return images.decode(safe_name(entry["name"]), ws.get_file(entry["digest"]))
@@ -181,18 +181,12 @@ def shared_board(ws: Handle) -> SharedBoard:
     return cached[1]
 
 
-def _mark(ws: Handle) -> None:
-    """Note the stored board as this session's own (its own writes are not read back)."""
-    st.session_state[state.WS_PANELS] = _board_key(ws)[0]
-
-
 def set_title(title: str) -> None:
     """The report's title, kept in the workspace."""
     st.session_state[state.TITLE] = title
     if (ws := handle() or (own() if title else None)) is not None:
         try:
             ws.set_title(title)
-            _mark(ws)
         except StorageError as exc:
             st.error(f"The title was not saved: {exc}")
 
@@ -203,7 +197,6 @@ def set_note(uid: str, note: str) -> None:
     if (ws := handle()) is not None:
         try:
             ws.set_note(uid, note)
-            _mark(ws)
         except StorageError as exc:
             st.error(f"The note was not saved: {exc}")
 
@@ -249,9 +242,15 @@ def unpin(indices: list[int]) -> None:
 
 
 def _marked() -> None:
+    """After this session changed the board: read the stored board again, with what another tab added since.
+
+    The session's own panels are kept as they are (:func:`panels_of`); only others' are read back.
+    Marking the stored board as this session's without reading it would hide another tab's pin
+    committed between this session's last read and its write.
+    """
+    st.session_state.pop(state.WS_PANELS, None)
     if (ws := handle()) is not None:
-        with contextlib.suppress(StorageError):  # read again at the next run
-            _mark(ws)
+        _refresh(ws)
 
 
 def _saved(panel: Panel, failed: str) -> bool:

@@ -22,7 +22,8 @@ def your_model() -> None:
     caller draws this only when the server allows model uploads (:class:`ui.server.ServerSettings`).
     """
     with st.expander("Your model"):
-        st.warning("A TorchScript file runs the code it holds on this server: upload only models you trust.", icon="⚠️")
+        # On the control itself, as a caption: a warning box would sit in every page's list of warnings.
+        st.caption(":warning: A TorchScript file runs the code it holds on this server: upload only models you trust.")
         st.file_uploader(
             "Model file: TorchScript, or a state_dict",
             type=["pt", "pth", "bin"],
