@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tests.test_app import ROOT, button, image_uploader, ok, pick_sample, start,
 from tests.test_app_your_model import scripted_bytes
 from ui import models, server, state, storage, workspace
 from ui.models import YourModel
+from workspaces import Store
 from workspaces.blobs import sha256
 
 pytestmark = pytest.mark.xdist_group("workspace")  # quotas swap the process's store: one worker runs these
@@ -247,3 +249,32 @@ def test_two_tabs_on_one_workspace_see_each_others_pins_and_removals() -> None:
     one.run()
     assert [p.image_name for p in ok(one).session_state[state.BOARD]] == names[1:]
     assert [r.record["image_name"] for r in one.session_state[state.WORKSPACE].panels()] == names[1:]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "newer"])
+def test_a_damaged_or_newer_database_turns_saving_off_and_is_left_alone(
+    damage: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store = Store(tmp_path)
+    ws = store.create()
+    for i in range(200):
+        ws.set_state({f"k{i}": "x" * 500})
+    with sqlite3.connect(store.path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if damage == "newer":
+            db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    if damage == "truncated":
+        store.path.write_bytes(store.path.read_bytes()[: store.path.stat().st_size // 2])
+    before = store.path.read_bytes()
+    monkeypatch.setenv("GRADCAM_DATA", str(tmp_path))
+    storage.store.clear()
+    try:
+        at = pick_sample(start("pages/1_Explain.py"), "star.png")
+        warned = " ".join(w.value for w in at.warning)
+        assert "Saving is off" in warned
+        assert ("move it aside" in warned) if damage == "truncated" else ("newer Grad-CAM Explorer" in warned)
+        button(at, "Pin to board").click().run()  # the app goes on, unsaved
+        assert len(ok(at).session_state[state.BOARD]) == 1 and state.WORKSPACE not in at.session_state
+        assert "?ws=" not in str(dict(at.query_params)) and store.path.read_bytes() == before
+    finally:
+        storage.store.clear()

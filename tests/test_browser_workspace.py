@@ -9,6 +9,7 @@ import pytest
 
 from tests.browser import ARGS, CHROMIUM, require_browser, screenshot, settle, streamlit_server, watched_page
 from tests.test_browser import CropPage, near
+from workspaces import Store
 
 pytestmark = pytest.mark.browser
 
@@ -92,6 +93,19 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         other.locator('[data-testid="stSidebarNav"] a', has_text="Explain").click()
         settle(other)
         assert other.get_by_text(photo.name).count() == 0
+        # Trying to change it: the share id pasted as the workspace, then a pin. The pin goes to a workspace of
+        # the viewer's own; the owner's board is as it was.
+        share_id = link.split("board=")[1]
+        other.goto(f"{base}/Explain?ws={share_id}")
+        expect(other.get_by_text("Raw map at the layer")).to_be_visible(timeout=90_000)
+        settle(other)
+        other.get_by_role("button", name="Pin to board").click()
+        expect(other.get_by_text("to the board (1 panels)")).to_be_visible(timeout=60_000)
+        settle(other)
+        viewer_ws = other.url.split("ws=")[1].split("&")[0]
+        assert viewer_ws not in (own, share_id)
         browser.close()
+    owner = Store(tmp_path / "data").open(own)
+    assert owner.writable and [r.record["image_name"] for r in owner.panels()] == [photo.name] * 2
     assert errors == [] and errors2 == [], errors + errors2
     assert external == [] and external2 == []

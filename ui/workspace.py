@@ -44,12 +44,12 @@ def shared() -> Handle | None:
 
 def attach() -> None:
     """Once per session: open the link's workspace (or shared board) and restore it; then save what changed."""
+    store, error = storage.store()
+    if error is not None:  # on every page, every run: whoever runs the server has something to fix
+        st.sidebar.warning(f"Saving is off: {plain_text(error)} Your work stays in this tab until it is closed.")
     if not st.session_state.get(state.WS_ATTACHED):
         st.session_state[state.WS_ATTACHED] = True
-        store, error = storage.store()
-        if error is not None:
-            state.link_warnings().append(f"saving is off: {error}")
-        elif store is not None:
+        if store is not None:
             _open(store)
     sync()
     if (ws := handle()) is not None:
