@@ -4,13 +4,18 @@ import streamlit as st
 
 from ui import board, checks, page_setup, report, share, state, views, workspace
 from ui.text import plain_text
+from workspaces import StorageError
 
 page_setup.page_setup("Board")
 st.title("Board")
 share.show_warnings()
 viewer = workspace.shared()
 if viewer is not None:  # a board shared read-only: shown and downloadable, never changed
-    shared = workspace.shared_board(viewer)
+    try:
+        shared = workspace.shared_board(viewer)
+    except StorageError as exc:
+        st.error(f"This shared board could not be read: {exc}. Ask whoever shared it for a new link.")
+        st.stop()
     panels, title, notes = shared.panels, shared.title, shared.notes
     st.info("A board shared with you, **read-only**: you can look at it and download its report and data.")
     if title:
@@ -39,9 +44,8 @@ with controls[0]:
     )
 with controls[1]:
     alpha, cmap = views.display_controls()
-if viewer is None and controls[2].button("Clear board"):
-    workspace.unpin(list(range(len(panels))))
-    st.rerun()
+if viewer is None:
+    controls[2].button("Clear board", on_click=workspace.unpin, args=([p.uid for p in panels],))
 
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
@@ -69,13 +73,11 @@ for n, group in enumerate(shown):
             on_change=lambda uid=uid, key=note_key: workspace.set_note(uid, st.session_state[key]),
         )  # fmt: skip
         with st.expander("Score against an object box"):
-            if (rescored := checks.panel_box([panels[i] for i in group])) is not None:
-                for i, panel in zip(group, rescored, strict=True):
-                    workspace.repin(i, panel)
+            rescored = checks.panel_box([panels[i] for i in group])
+            if rescored is not None and workspace.pin(*rescored, failed="Not saved"):
                 st.rerun()
-        if st.button("Remove", key=f"{state.W_REMOVE}_{group[0]}"):
-            workspace.unpin(group)
-            st.rerun()
+        uids = [panels[i].uid for i in group]
+        st.button("Remove", key=f"{state.W_REMOVE}.{uid}", on_click=workspace.unpin, args=(uids,))
 
 sheet = board.sheet(pictures, [p.caption() for p in panels])
 downloads = st.columns(3)
@@ -99,6 +101,9 @@ if viewer is None and (own := workspace.handle()) is not None:
             "but cannot change it or reach the rest of your workspace."
         )
         if st.button("Make a read-only link", key=state.W_SHARE):
-            st.session_state[state.SHARE_LINK] = workspace.share_link(own)
+            try:
+                st.session_state[state.SHARE_LINK] = workspace.share_link(own)
+            except StorageError as exc:
+                st.error(f"No link was made: {exc}")
         if (link := st.session_state.get(state.SHARE_LINK)) is not None:
             st.code(link, language=None)

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from gradcam_core.demo.model import SAMPLES_DIR
 from tests.conftest import my_cnn
-from tests.test_app import ROOT, button, image_uploader, ok, pick_sample, start, upload_weights
+from tests.test_app import ROOT, button, crop_to, image_uploader, ok, pick_sample, start, upload_weights
 from tests.test_app_your_model import scripted_bytes
 from ui import models, server, state, storage, workspace
 from ui.models import YourModel
@@ -236,6 +236,19 @@ def test_the_title_and_notes_are_kept_and_shown_read_only_to_the_shared_link() -
 def test_two_tabs_on_one_workspace_see_each_others_pins_and_removals() -> None:
     one, token = build()
     two = reopen(workspace.OWN, token, "pages/1_Explain.py")
+    # Each tab uploads and crops an image of its own: a reload keeps both tabs' work, not the last writer's.
+    image_uploader(one).upload("mine.png", (SAMPLES_DIR / "square.png").read_bytes(), "image/png").run()
+    image_uploader(two).upload("yours.png", (SAMPLES_DIR / "triangle.png").read_bytes(), "image/png").run()
+    # (AppTest runs a page without app.py after switch_page, so a run's changes are saved at the next run.)
+    crop_to(one.switch_page("pages/2_Crop_and_Compare.py").run(), [10, 10, 80, 80]).run()
+    crop_to(two.switch_page("pages/2_Crop_and_Compare.py").run(), [20, 20, 60, 60]).run()
+    third = reopen(workspace.OWN, token, "pages/1_Explain.py")
+    restored = {e.name: k for k, e in third.session_state[state.IMAGES].items()}
+    assert {"star.png", "mine.png", "yours.png"} <= set(restored)
+    crops = third.session_state[state.CROP]
+    assert crops[restored["mine.png"]] == (10, 10, 80, 80) and crops[restored["yours.png"]] == (20, 20, 60, 60)
+    two.switch_page("pages/1_Explain.py").run()
+    one.switch_page("pages/1_Explain.py").run()
     pick_sample(two, "circle.png")
     button(two, "Pin to board").click().run()
     pick_sample(one, "cross.png")
@@ -278,3 +291,51 @@ def test_a_damaged_or_newer_database_turns_saving_off_and_is_left_alone(
         assert "?ws=" not in str(dict(at.query_params)) and store.path.read_bytes() == before
     finally:
         storage.store.clear()
+
+
+def test_remove_takes_the_panel_it_was_drawn_beside_when_another_tab_removed_one_first() -> None:
+    one, token = build()
+    pick_sample(one, "circle.png")
+    button(one, "Pin to board").click().run()
+    names = ["star.png", "two_shapes_circle_triangle.png", "circle.png"]
+    one.switch_page("pages/3_Board.py").run()
+    two = reopen(workspace.OWN, token)
+    uids = [p.uid for p in ok(one).session_state[state.BOARD]]
+    two.button(key=f"{state.W_REMOVE}.{uids[0]}").click().run()  # the other tab removes the first panel
+    one.button(key=f"{state.W_REMOVE}.{uids[1]}").click().run()  # this tab, still showing it, removes the second
+    assert [p.image_name for p in ok(one).session_state[state.BOARD]] == names[2:]
+    assert [r.record["image_name"] for r in one.session_state[state.WORKSPACE].panels()] == names[2:]
+
+
+def test_a_grid_past_the_panel_limit_is_refused_whole(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GRADCAM_DATA", str(tmp_path))
+    monkeypatch.setenv("GRADCAM_WORKSPACE_PANELS", "4")
+    storage.store.clear()
+    try:
+        at = pick_sample(start("pages/1_Explain.py"), "cross.png")  # (star's grid is counted in test_app_deeper)
+        at.selectbox(key=state.W_GRID).select("methods").run()
+        button(ok(at), "Pin the grid to the board").click().run()  # 7 maps, 4 places: none is pinned
+        assert "limit of 4 panels" in " ".join(e.value for e in ok(at).error)
+        assert not at.session_state[state.BOARD] and not at.session_state[state.WORKSPACE].panels()
+    finally:
+        storage.store.clear()
+
+
+def test_a_workspace_saved_whole_by_the_earlier_app_is_restored_and_stored_item_by_item() -> None:
+    from ui import images
+
+    store, _ = storage.store()
+    assert store is not None
+    ws = store.create()
+    cross = images.load_sample("cross")
+    ws.set_state({  # as the app saved a workspace before it kept one key per item
+        "images": [{"key": cross.key, "name": "cross.png", "sample": "cross"}],
+        "current": cross.key,
+        "crops": {cross.key: [4, 4, 100, 100]},
+        "settings": {state.W_MODEL: "shapes-demo", state.W_METHOD: "layercam"},
+    })  # fmt: skip
+    at = reopen(workspace.OWN, ws.token, "pages/1_Explain.py")
+    assert at.session_state[state.CURRENT] == cross.key and at.selectbox(key=state.W_METHOD).value == "layercam"
+    assert at.session_state[state.CROP][cross.key] == (4, 4, 100, 100)
+    saved = ws.state()
+    assert "images" not in saved and "crops" not in saved and saved[f"crops/{cross.key}"] == [4, 4, 100, 100]

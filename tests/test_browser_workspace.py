@@ -29,7 +29,9 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         side = page.locator('[data-testid="stSidebar"]')
         uploader = side.locator('[data-testid="stFileUploader"]', has_text="Or upload images")
         uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
-        expect(page.get_by_text(f"{photo.name}").first).to_be_visible(timeout=60_000)
+        # The page explains the upload once its caption names it (the uploader lists the file before that).
+        caption = page.locator('[data-testid="stCaptionContainer"]', has_text=f"{photo.name} · ")
+        expect(caption.first).to_be_visible(timeout=60_000)
         settle(page)
         page.get_by_role("button", name="Pin to board").click()
         expect(page.get_by_text("to the board (1 panels)")).to_be_visible(timeout=60_000)

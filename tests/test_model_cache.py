@@ -58,3 +58,26 @@ def test_sessions_asking_at_once_share_one_load_and_a_failed_load_is_not_kept() 
     with pytest.raises(ValueError, match="bad file"):
         cache.get("x", broken)
     assert cache.keys() == ["m"]
+
+
+def test_sessions_waiting_on_a_failing_load_get_its_error_and_no_second_load_runs() -> None:
+    cache, calls, errors = ModelCache(3, 10**12), [], []
+
+    def failing() -> LoadedModel:
+        calls.append(1)
+        time.sleep(0.2)
+        raise ValueError("bad file")
+
+    def ask() -> None:
+        try:
+            cache.get("m", failing)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and errors == ["bad file"] * 6 and cache.keys() == []
+    assert cache.get("m", lambda: real("squeezenet1_1")).name == "squeezenet1_1"  # a later ask loads again

@@ -47,8 +47,10 @@ def test_300_explanations_leave_no_hooks_and_memory_settles() -> None:
         counter.remove()
     warm, full, end = samples
     growth = end - full  # once the caches are full, memory must stay level; before, they fill
-    print(f"RSS after 20 explanations {warm:.0f} MB, after 150 (caches full) {full:.0f} MB, after 300 {end:.0f} MB: "
-          f"growth over the last 150 {growth:+.1f} MB")
+    print(
+        f"RSS after 20 explanations {warm:.0f} MB, after 150 (caches full) {full:.0f} MB, after 300 {end:.0f} MB: "
+        f"growth over the last 150 {growth:+.1f} MB"
+    )
     assert len(passes) >= 300, "every step ran the model at least once"
     assert growth < 50
     assert hook_count(model) == 0

@@ -171,7 +171,7 @@ def show(
         first = grid[0].exp.settings  # the grid's own id, so two grids pinned one after the other stay apart
         name = f"{GRIDS[kind].split(' (')[0]} · {entry.name} · {first.layer if kind != 'layers' else first.method}"
         name += f" · #{len(board.panels()) + 1}"
-        if all(workspace.pin(_panel(entry, cell, name, box)) for cell in grid):
+        if workspace.pin(*(_panel(entry, cell, name, box) for cell in grid)):
             st.toast(f"Pinned the grid ({len(grid)} maps) to the board as one panel.")
 
 

@@ -12,6 +12,7 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from torch import nn
 
@@ -36,27 +37,38 @@ class ModelCache:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[LoadedModel, int]] = OrderedDict()
-        self._loading: dict[str, threading.Lock] = {}
+        self._loading: dict[str, Future[LoadedModel]] = {}
 
     def get(self, key: str, load: Callable[[], LoadedModel]) -> LoadedModel:
-        """The model under ``key``, loaded with ``load`` on a miss (an error is raised, and nothing kept)."""
+        """The model under ``key``, loaded with ``load`` on a miss (an error is raised, and nothing kept).
+
+        One load per key at a time: sessions asking for a model being loaded wait for that load,
+        and get its model or its error.
+        """
         with self._lock:
             if (hit := self._hit(key)) is not None:
                 return hit
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:  # one load per key; other sessions asking for it wait here
+            pending = self._loading.get(key)
+            if pending is None:
+                pending = self._loading[key] = Future()
+                loader = True
+            else:
+                loader = False
+        if not loader:
+            return pending.result()
+        try:
+            loaded = load()
+            size = weight_bytes(loaded.model)
+        except BaseException as exc:
             with self._lock:
-                if (hit := self._hit(key)) is not None:
-                    return hit
-            try:
-                loaded = load()
-                size = weight_bytes(loaded.model)
-                with self._lock:
-                    self._entries[key] = (loaded, size)
-                    self._evict(keep=key)
-            finally:
-                with self._lock:
-                    self._loading.pop(key, None)
+                del self._loading[key]
+            pending.set_exception(exc)
+            raise
+        with self._lock:
+            self._entries[key] = (loaded, size)
+            self._evict(keep=key)
+            del self._loading[key]
+        pending.set_result(loaded)
         return loaded
 
     def _hit(self, key: str) -> LoadedModel | None:

@@ -53,7 +53,7 @@ def tidy() -> None:
     try:
         schedule.last = time.monotonic()
         found.cleanup()
-    except StorageError:
+    except (StorageError, OSError):
         pass
     finally:
         schedule.lock.release()

@@ -80,10 +80,40 @@ def _open(store: Store) -> None:
             _restore(found)
 
 
+#: The saved state's groups: one stored key per item (``images/<key>``, ``settings/<name>``, …), so that two
+#: tabs on one workspace, each saving what it changed, add to each other's work instead of replacing it.
+_GROUPS = ("images", "crops", "objects", "settings", "models")
+
+
+def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
+    """A workspace saved before one key per item (whole lists and dicts under ``images``, ``crops``, …) as items."""
+    flat = {k: v for k, v in saved.items() if k not in (*_GROUPS, "custom")}
+    for n, entry in enumerate(saved.get("images", [])):
+        flat[f"images/{entry['key']}"] = {**{k: v for k, v in entry.items() if k != "key"}, "order": n}
+    for group in ("crops", "objects", "settings"):
+        flat |= {f"{group}/{k}": v for k, v in saved.get(group, {}).items()}
+    flat |= {f"models/{k}": n for n, k in enumerate(saved.get("custom", []))}
+    return flat
+
+
+def _group(saved: dict[str, Any], name: str) -> dict[str, Any]:
+    """The items of one group of the saved state, by their own key."""
+    return {k.split("/", 1)[1]: v for k, v in saved.items() if k.startswith(f"{name}/")}
+
+
 def _restore(ws: Handle) -> None:
-    saved = ws.state()
+    try:
+        saved = ws.state()
+        if any(k in saved for k in (*_GROUPS, "custom")):  # saved by an older app: stored item by item from now
+            flat = _flatten(saved)
+            ws.set_state({**flat, **{k: None for k in saved if k not in flat}})
+            saved = flat
+    except StorageError as exc:
+        state.link_warnings().append(f"this workspace could not be read back: {exc}")
+        return
     digests = st.session_state.setdefault(state.WS_DIGESTS, {})
-    for entry in saved.get("images", []):
+    listed = sorted(_group(saved, "images").items(), key=lambda item: (item[1].get("order", 0), item[0]))
+    for _key, entry in listed:
         try:
             restored = image_of(ws, entry)
         except (StorageError, ImageError, KeyError) as exc:
@@ -94,11 +124,12 @@ def _restore(ws: Handle) -> None:
             digests[restored.key] = entry["digest"]
     if saved.get("current") in state.images():
         st.session_state[state.CURRENT] = saved["current"]
-    state.crops().update({k: Box(*v) for k, v in saved.get("crops", {}).items()})
-    state.object_boxes().update({k: Box(*v) for k, v in saved.get("objects", {}).items()})
-    for key, value in saved.get("settings", {}).items():
+    state.crops().update({k: Box(*v) for k, v in _group(saved, "crops").items()})
+    state.object_boxes().update({k: Box(*v) for k, v in _group(saved, "objects").items()})
+    for key, value in _group(saved, "settings").items():
         state.remember(key, value)
-    state.custom_models()[:] = saved.get("custom", [])
+    models = _group(saved, "models")
+    state.custom_models()[:] = sorted(models, key=models.__getitem__)
     _refresh(ws)
     st.session_state[state.WS_SAVED] = {k: json.dumps(v, sort_keys=True) for k, v in snapshot().items()}
 
@@ -184,11 +215,11 @@ def shared_board(ws: Handle) -> SharedBoard:
 def set_title(title: str) -> None:
     """The report's title, kept in the workspace."""
     st.session_state[state.TITLE] = title
-    if (ws := handle() or (own() if title else None)) is not None:
-        try:
+    try:
+        if (ws := handle() or (own() if title else None)) is not None:
             ws.set_title(title)
-        except StorageError as exc:
-            st.error(f"The title was not saved: {exc}")
+    except StorageError as exc:
+        st.error(f"The title was not saved: {exc}")
 
 
 def set_note(uid: str, note: str) -> None:
@@ -207,37 +238,44 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def pin(panel: Panel) -> bool:
-    """Add a panel to this session's board, saved first; False after showing why it could not be saved."""
-    if not _saved(panel, "Not pinned"):
+def pin(*panels: Panel, failed: str = "Not pinned") -> bool:
+    """Put panels on this session's board, saved first, all or none (one transaction).
+
+    A panel whose uid is on the board already takes its place (say, with new box scores); others
+    are added at the end. Returns False after showing why nothing could be saved.
+    """
+    try:
+        _save_panels(panels)
+    except StorageError as exc:
+        st.error(f"{failed}: {exc}")
         return False
-    state.board().append(panel)
-    _marked()
-    return True
-
-
-def repin(i: int, panel: Panel) -> bool:
-    """Put ``panel`` in place of board panel ``i`` (the same uid: say, with new box scores), saved first."""
-    if not _saved(panel, "Not saved"):
-        return False
-    state.board()[i] = panel
-    _marked()
-    return True
-
-
-def unpin(indices: list[int]) -> None:
-    """Take panels off the board, and out of the saved workspace."""
     board = state.board()
+    where = {p.uid: i for i, p in enumerate(board)}
+    for panel in panels:
+        if panel.uid in where:
+            board[where[panel.uid]] = panel
+        else:
+            board.append(panel)
+    _marked()
+    return True
+
+
+def unpin(uids: Sequence[str]) -> None:
+    """Take these panels (by uid, as they were shown) off the board and out of the saved workspace, in one go.
+
+    A callback of the button that was drawn beside them: a panel another tab added or moved
+    meanwhile is never the one removed.
+    """
     try:
         if (ws := handle()) is not None:
-            for i in indices:
-                ws.remove_panel(board[i].uid)
+            ws.remove_panels(list(uids))
     except StorageError as exc:
         st.error(f"Not removed: {exc}")
         return
-    for i in sorted(indices, reverse=True):
-        state.notes().pop(board[i].uid, None)
-        del board[i]
+    gone = set(uids)
+    state.board()[:] = [p for p in state.board() if p.uid not in gone]
+    for uid in gone:
+        state.notes().pop(uid, None)
     _marked()
 
 
@@ -253,24 +291,17 @@ def _marked() -> None:
         _refresh(ws)
 
 
-def _saved(panel: Panel, failed: str) -> bool:
-    """Save a board panel (new, or changed under its uid); False after showing why it was not saved."""
-    try:
-        _save_panel(panel)
-    except StorageError as exc:
-        st.error(f"{failed}: {exc}")
-        return False
-    return True
-
-
-def _save_panel(panel: Panel) -> None:
+def _save_panels(panels: Sequence[Panel]) -> None:
     ws = own()
     if ws is None:
         return
-    blobs = [png_bytes(panel.image), _npy(panel.heat), _npy(panel.raw)]
-    record = _fields(panel)
-    record["files"] = dict(zip(("image", "heat", "raw"), map(sha256, blobs), strict=True))
-    ws.add_panel(panel.uid, record, blobs)
+    items = []
+    for panel in panels:
+        blobs = [png_bytes(panel.image), _npy(panel.heat), _npy(panel.raw)]
+        record = _fields(panel)
+        record["files"] = dict(zip(("image", "heat", "raw"), map(sha256, blobs), strict=True))
+        items.append((panel.uid, record, blobs))
+    ws.add_panels(items)
 
 
 def share_link(ws: Handle) -> str:
@@ -306,31 +337,34 @@ def own() -> Handle | None:
 
 
 def snapshot() -> dict[str, Any]:
-    """What :func:`sync` saves of the session, as JSON values."""
+    """What :func:`sync` saves of the session, one key per item (see ``_GROUPS``), as JSON values."""
     digests = st.session_state.get(state.WS_DIGESTS, {})
-    listed = []
-    for key, entry in state.images().items():
+    out: dict[str, Any] = {}
+    if (current := st.session_state.get(state.CURRENT)) is not None:
+        out["current"] = current
+    for n, (key, entry) in enumerate(state.images().items()):
         if entry.sample is not None:
-            listed.append({"key": key, "name": entry.name, "sample": entry.sample})
+            out[f"images/{key}"] = {"name": entry.name, "sample": entry.sample, "order": n}
         elif key in digests:
-            listed.append({"key": key, "name": entry.name, "digest": digests[key]})
+            out[f"images/{key}"] = {"name": entry.name, "digest": digests[key], "order": n}
+    out |= {f"crops/{k}": list(b) for k, b in state.crops().items()}
+    out |= {f"objects/{k}": list(b) for k, b in state.object_boxes().items()}
     kept: dict[str, Any] = state.get(state.SETTINGS, {})
-    settings = {k: v for k, v in kept.items() if isinstance(v, str | int | float | bool | type(None))}
-    return {
-        "images": listed,
-        "current": st.session_state.get(state.CURRENT),
-        "crops": {k: list(b) for k, b in state.crops().items()},
-        "objects": {k: list(b) for k, b in state.object_boxes().items()},
-        "settings": settings,
-        "custom": list(state.custom_models()),
-    }
+    out |= {f"settings/{k}": v for k, v in kept.items() if isinstance(v, str | int | float | bool)}
+    out |= {f"models/{k}": n for n, k in enumerate(state.custom_models())}
+    return out
 
 
 def sync() -> None:
-    """Save what changed since the last save (one transaction); a failure is shown, never raised."""
+    """Save what this session changed since its last save (one transaction); a failure is shown, never raised.
+
+    Only keys this session changed are written, and only those it saved or restored itself are
+    deleted: another tab's additions to the same workspace are kept.
+    """
     now = {k: json.dumps(v, sort_keys=True) for k, v in snapshot().items()}
     saved = st.session_state.setdefault(state.WS_SAVED, {})
     changed = {k: json.loads(v) for k, v in now.items() if saved.get(k) != v}
+    changed |= {k: None for k in saved if k not in now}  # removed here: deleted there
     if not changed or (handle() is None and not state.images()):  # nothing worth a workspace yet
         return
     try:
@@ -341,4 +375,8 @@ def sync() -> None:
     except StorageError as exc:
         st.warning(f"Your latest change was not saved: {exc}")
         return
-    saved.update({k: now[k] for k in changed})
+    for key, value in changed.items():
+        if value is None:
+            saved.pop(key, None)
+        else:
+            saved[key] = now[key]

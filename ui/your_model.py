@@ -10,6 +10,7 @@ from gradcam_core import DEMO_MODEL, IMAGENET_MEAN, IMAGENET_STD, list_models, p
 from ui import server, state, workspace
 from ui.models import YourModel, add_your_model, release_your_models
 from ui.text import plain_text
+from workspaces import StorageError, safe_name
 
 #: The upload cap in MB for a labels file (model files: ui.server.ServerSettings.max_model_mb).
 MAX_LABELS_MB = 50
@@ -85,7 +86,7 @@ def _load_your_model() -> None:
         return
     data = upload.getvalue()
     spec = YourModel(
-        file=upload.name,
+        file=safe_name(upload.name),
         digest=hashlib.sha256(data).hexdigest(),
         arch=st.session_state[state.W_CUSTOM_ARCH],
         input_size=(int(st.session_state[state.W_CUSTOM_HEIGHT]), int(st.session_state[state.W_CUSTOM_WIDTH])),
@@ -93,7 +94,11 @@ def _load_your_model() -> None:
         mean=mean,
         std=std,
     )
-    ws = workspace.own()
+    try:
+        ws = workspace.own()
+    except StorageError as exc:
+        st.error(f"Your model cannot be kept: {exc}")
+        return
     if ws is None:
         st.error(f"Your model cannot be kept: {workspace.unavailable()}")
         return

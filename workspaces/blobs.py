@@ -58,9 +58,9 @@ class ContentStore:
         """
         digest = sha256(data)
         path = self.path(digest)
-        if path.is_file() and path.stat().st_size == len(data):
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             os.utime(path)  # a fresh mtime keeps it from a cleanup racing this write's reference
-            return digest
+            return digest  # (a file damaged on disk is written again)
         tmp = path.with_name(f".{digest}.{os.getpid()}.{time.monotonic_ns()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +118,22 @@ class ContentStore:
         except FileNotFoundError:
             return 0
 
+    def mtime(self, digest: str) -> float:
+        """When the file was last written or stored again (infinity when absent: nothing to delete)."""
+        try:
+            return self.path(digest).stat().st_mtime
+        except FileNotFoundError:
+            return float("inf")
+
     def digests(self) -> Iterator[tuple[str, float]]:
-        """Every stored digest with its file's mtime."""
+        """Every stored digest with its file's mtime (a file deleted meanwhile is left out)."""
         if not self.root.is_dir():
             return
         for folder in self.root.iterdir():
             if folder.is_dir() and len(folder.name) == 2:
                 for file in folder.iterdir():
-                    if is_digest(file.name):
-                        yield file.name, file.stat().st_mtime
+                    if is_digest(file.name) and (mtime := self.mtime(file.name)) != float("inf"):
+                        yield file.name, mtime
 
     def delete(self, digest: str) -> None:
         """Remove ``digest``'s file, if present."""

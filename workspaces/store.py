@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workspaces.blobs import ContentStore
+from workspaces.blobs import ContentStore, sha256
 from workspaces.errors import QuotaExceededError, ReadOnlyError, StorageError, WorkspaceNotFoundError
 from workspaces.limits import Limits
 from workspaces.schema import migrate
@@ -139,8 +139,6 @@ class Store:
 
     def _explain(self, exc: sqlite3.Error) -> StorageError:
         text = str(exc)
-        if isinstance(exc, StorageError):
-            return exc
         if "not a database" in text or "malformed" in text:
             return StorageError(self._damaged(text))
         if "full" in text or "disk I/O" in text:
@@ -196,26 +194,28 @@ class Store:
             gone = db.execute("DELETE FROM workspaces WHERE touched < ?", (cutoff,)).rowcount
         with self._connect() as db:
             used = {row[0] for row in db.execute("SELECT DISTINCT digest FROM refs")}
-        deleted = 0
-        for digest, mtime in list(self.files.digests()):
-            if digest not in used and now - mtime > _GRACE_S:
-                self.files.delete(digest)
-                deleted += 1
-        return gone, deleted
+        candidates = [d for d, mtime in self.files.digests() if d not in used and now - mtime > _GRACE_S]
+        return gone, self._delete_unused(candidates, now - _GRACE_S)
 
-    def collect(self, digests: list[str]) -> int:
-        """Delete those of ``digests`` that no workspace references now (say, a model just released); how many.
+    def _delete_unused(self, digests: list[str], older_than: float = float("inf")) -> int:
+        """Delete those of ``digests`` that no workspace references and whose file is older than ``older_than``.
 
-        It runs inside a write transaction, as :meth:`Handle.put_files` references its files, so a
-        file is never deleted under a reference being made.
+        Each is checked again inside one write transaction, as :meth:`Handle.put_files` references
+        its files: a file referenced, or stored again (a fresh mtime), since it was listed is kept.
         """
         deleted = 0
         with self._write() as db:
             for digest in digests:
-                if db.execute("SELECT 1 FROM refs WHERE digest = ? LIMIT 1", (digest,)).fetchone() is None:
+                if db.execute("SELECT 1 FROM refs WHERE digest = ? LIMIT 1", (digest,)).fetchone() is not None:
+                    continue
+                if self.files.mtime(digest) < older_than:
                     deleted += self.files.has(digest)
                     self.files.delete(digest)
         return deleted
+
+    def collect(self, digests: list[str]) -> int:
+        """Delete those of ``digests`` that no workspace references now (say, a model just released); how many."""
+        return self._delete_unused(digests)
 
     def referenced(self, digest: str) -> bool:
         """Whether any workspace references ``digest``."""
@@ -292,27 +292,40 @@ class Handle:
         """
         return self.put_files(owner, [data])[0]
 
-    def put_files(self, owner: str, blobs: list[bytes], panel: tuple[str, dict[str, Any]] | None = None) -> list[str]:
-        """Store several files for one ``owner`` in one transaction (and, with ``panel``, add that panel)."""
+    def put_files(self, owner: str, blobs: list[bytes]) -> list[str]:
+        """Store several files for one ``owner`` in one transaction; their digests (see :meth:`put_file`)."""
+        return self._put([(owner, blobs, None)])[0]
+
+    def _put(self, groups: list[tuple[str, list[bytes], tuple[str, dict[str, Any]] | None]]) -> list[list[str]]:
+        """Store each group's files for its owner, and add its panel if it has one, all in one transaction.
+
+        Raises:
+            QuotaExceededError: the files or panels would pass a limit (nothing is stored or referenced).
+        """
         self._require_writable()
+        blobs = {sha256(b): b for _owner, group, _panel in groups for b in group}
         with self.store._connect() as db:  # before writing anything: a full quota writes nothing
-            self._quota_bytes(db, sum(len(b) for b in blobs))
-        digests = [self.store.files.put(b) for b in blobs]
+            self._quota_bytes(db, self._new_bytes(db, blobs))
+        digests = [[self.store.files.put(b) for b in group] for _owner, group, _panel in groups]
         with self._writing() as db:
             self._touch(db)
-            have = {r[0] for r in db.execute("SELECT DISTINCT digest FROM refs WHERE ws = ?", (self.ws,))}
-            extra = sum(len(b) for d, b in dict(zip(digests, blobs, strict=True)).items() if d not in have)
-            self._quota_bytes(db, extra)
-            for digest, data in zip(digests, blobs, strict=True):  # a collect() ran between the put and now
+            self._quota_bytes(db, self._new_bytes(db, blobs))
+            for digest, data in blobs.items():  # a cleanup ran between the put and now
                 if not self.store.files.has(digest):
                     self.store.files.put(data)
-            if panel is not None:
-                self._insert_panel(db, *panel)  # before the references: a changed panel's old ones go first
-            db.executemany(
-                "INSERT OR IGNORE INTO refs (ws, owner, digest, size) VALUES (?, ?, ?, ?)",
-                [(self.ws, owner, d, len(b)) for d, b in zip(digests, blobs, strict=True)],
-            )
+            for (owner, group, panel), found in zip(groups, digests, strict=True):
+                if panel is not None:
+                    self._insert_panel(db, *panel)  # before the references: a changed panel's old ones go first
+                db.executemany(
+                    "INSERT OR IGNORE INTO refs (ws, owner, digest, size) VALUES (?, ?, ?, ?)",
+                    [(self.ws, owner, d, len(b)) for d, b in zip(found, group, strict=True)],
+                )
         return digests
+
+    def _new_bytes(self, db: sqlite3.Connection, blobs: dict[str, bytes]) -> int:
+        """The bytes of those ``blobs`` (by digest) this workspace does not reference yet."""
+        have = {r[0] for r in db.execute("SELECT DISTINCT digest FROM refs WHERE ws = ?", (self.ws,))}
+        return sum(len(b) for d, b in blobs.items() if d not in have)
 
     def _quota_bytes(self, db: sqlite3.Connection, extra: int) -> None:
         used = self._used_bytes(db)
@@ -320,8 +333,7 @@ class Handle:
         if used + extra > limit:
             raise QuotaExceededError(
                 f"this workspace holds {used / 2**20:.1f} MB of its {limit / 2**20:.0f} MB, and this would add "
-                f"{extra / 2**20:.1f} MB: remove board panels, images or models you no longer need, or start a new "
-                "workspace"
+                f"{extra / 2**20:.1f} MB: remove board panels you no longer need, or start a new workspace"
             )
 
     def _used_bytes(self, db: sqlite3.Connection) -> int:
@@ -375,7 +387,11 @@ class Handle:
         Raises:
             QuotaExceededError: the board is full, or the files would pass the byte limit (nothing is added).
         """
-        return self.put_files(f"panel:{uid}", blobs, panel=(uid, record))
+        return self.add_panels([(uid, record, blobs)])[0]
+
+    def add_panels(self, panels: list[tuple[str, dict[str, Any], list[bytes]]]) -> list[list[str]]:
+        """Add (or, under a uid already there, change) several panels with their files, all or none."""
+        return self._put([(f"panel:{uid}", blobs, (uid, record)) for uid, record, blobs in panels])
 
     def _insert_panel(self, db: sqlite3.Connection, uid: str, record: dict[str, Any]) -> None:
         old = db.execute("SELECT position FROM panels WHERE ws = ? AND uid = ?", (self.ws, uid)).fetchone()
@@ -398,10 +414,14 @@ class Handle:
 
     def remove_panel(self, uid: str) -> None:
         """Remove a panel and its file references."""
+        self.remove_panels([uid])
+
+    def remove_panels(self, uids: list[str]) -> None:
+        """Remove several panels and their file references in one transaction."""
         with self._writing() as db:
             self._touch(db)
-            db.execute("DELETE FROM panels WHERE ws = ? AND uid = ?", (self.ws, uid))
-            db.execute("DELETE FROM refs WHERE ws = ? AND owner = ?", (self.ws, f"panel:{uid}"))
+            db.executemany("DELETE FROM panels WHERE ws = ? AND uid = ?", [(self.ws, u) for u in uids])
+            db.executemany("DELETE FROM refs WHERE ws = ? AND owner = ?", [(self.ws, f"panel:{u}") for u in uids])
 
     def set_note(self, uid: str, note: str) -> None:
         """Set a panel's note (printed under it in the report)."""
