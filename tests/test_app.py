@@ -275,7 +275,7 @@ def test_board_flow() -> None:
     assert (own != shared).mean() > 0.1
     labels = [b.proto.label for b in at.download_button]
     assert labels == ["Download report (HTML)", "Download data (ZIP)", "Download the board as PNG"]
-    at.button(key="remove_0").click().run()
+    at.button(key=f"{state.W_REMOVE}.{panels[0].uid}").click().run()
     assert ok(at).caption[0].value.startswith("1 panel ")
     button(at, "Clear board").click().run()
     assert "empty" in ok(at).info[0].value

@@ -98,7 +98,8 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         for label, check in (
             ("Download report (HTML)", lambda data: b"<h1>Grad-CAM board</h1>" in data and b"data:image/png" in data),
             ("Download data (ZIP)", lambda data: data.startswith(b"PK")),
-        ):
+            ("Download the board as PNG", lambda data: data.startswith(b"\x89PNG")),
+        ):  # each made when clicked
             with page.expect_download(timeout=60_000) as download:
                 page.get_by_role("button", name=label).click()
             assert check(Path(download.value.path()).read_bytes()), label

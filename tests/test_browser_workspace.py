@@ -89,7 +89,10 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         settle(other)
         for label in ("Remove", "Clear board", "Make a read-only link"):
             assert other.get_by_role("button", name=label).count() == 0, label
-        expect(other.get_by_text("Download report (HTML)")).to_be_visible()
+        with other.expect_download(timeout=60_000) as download:  # the viewer's report, made when clicked
+            other.get_by_role("button", name="Download report (HTML)").click()
+        report = Path(download.value.path()).read_text()
+        assert report.count(f"{photo.name}") >= 2 and "Before → after" in report and own not in report
         screenshot(other, shots / "13_board_shared.png")
         # The viewer's own Explain page is a fresh start: the owner's photo is not there.
         other.locator('[data-testid="stSidebarNav"] a', has_text="Explain").click()
