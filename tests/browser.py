@@ -96,6 +96,18 @@ def streamlit_server(log: Path, env: dict[str, str] | None = None) -> Iterator[s
         yield server.base
 
 
+def upload_on_explain(page: Any, base: str, photo: Path) -> None:
+    """Open Explain as a newcomer, wait for its first map, and upload ``photo`` through the sidebar's uploader."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/Explain")
+    expect(page.get_by_text("Raw map at the layer")).to_be_visible(timeout=90_000)
+    settle(page)
+    side = page.locator('[data-testid="stSidebar"]')
+    uploader = side.locator('[data-testid="stFileUploader"]', has_text="Or upload images")
+    uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+
+
 def watched_page(browser: Any, width: int = 1400, height: int = 1100) -> tuple[Any, list[str], list[str]]:
     """A new page, and the lists it fills: requests that leave the machine, and JavaScript errors."""
     page = browser.new_page(viewport={"width": width, "height": height})
@@ -120,7 +132,14 @@ def settle(page: object) -> None:
     page.wait_for_timeout(300)  # type: ignore[attr-defined]
     page.wait_for_selector('[data-testid="stStatusWidgetRunningIcon"]', state="detached", timeout=60_000)  # type: ignore[attr-defined]
     page.wait_for_selector('[data-testid="stElementContainer"][data-stale="true"]', state="detached", timeout=60_000)  # type: ignore[attr-defined]
-    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
+    try:
+        page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
+    except Exception as exc:  # name the images: still loading, or broken (a media file gone between runs?)
+        pending = page.evaluate(  # type: ignore[attr-defined]
+            "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => `${i.complete ? 'broken' : 'loading'} ${i.src.slice(0, 80)}`)"
+        )
+        raise AssertionError(f"images not shown after 30 s: {pending}") from exc
 
 
 def choose(page: Any, label: str, option: str) -> None:

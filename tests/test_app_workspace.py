@@ -11,12 +11,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from gradcam_core.demo.model import SAMPLES_DIR
-from tests.conftest import my_cnn
+from tests.conftest import Counter, my_cnn
 from tests.test_app import ROOT, button, crop_to, image_uploader, ok, pick_sample, start, upload_weights
 from tests.test_app_your_model import scripted_bytes
+from tests.test_workspaces import filled_store
 from ui import models, server, state, storage, workspace
 from ui.models import YourModel
-from workspaces import Store
 from workspaces.blobs import sha256
 
 pytestmark = pytest.mark.xdist_group("workspace")  # quotas swap the process's store: one worker runs these
@@ -26,10 +26,9 @@ def reopen(param: str, token: str, page: str = "pages/3_Board.py") -> AppTest:
     """A new session (a reload, another tab, or another person) opening ``?param=token`` at ``page``."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params[param] = token
-    at.run()
-    if page != "app.py":
-        at.switch_page(page).run()
-    return ok(at)
+    if page != "app.py":  # the link opens at that page, as /Board?board=… does
+        at.switch_page(page)
+    return ok(at.run())
 
 
 def build() -> tuple[AppTest, str]:
@@ -72,7 +71,12 @@ def test_a_shared_board_opens_read_only_with_its_downloads() -> None:
     link = ok(at).session_state[state.SHARE_LINK]
     share = link.split(f"{workspace.SHARED}=")[1]
     assert share != token and token not in link
-    viewer = reopen(workspace.SHARED, share)
+    counter = Counter(models.cached_model("shapes-demo").model)
+    try:
+        viewer = reopen(workspace.SHARED, share)
+    finally:
+        counter.handle.remove()
+    assert counter.images == 0  # the panels keep their maps: opening the board runs no model
     assert "read-only" in " ".join(i.value for i in viewer.info)
     assert len(viewer.image) == 2 and not viewer.button  # no Remove, no Clear, no share
     assert state.WORKSPACE not in viewer.session_state  # the viewer never holds the owner's workspace
@@ -268,12 +272,8 @@ def test_two_tabs_on_one_workspace_see_each_others_pins_and_removals() -> None:
 def test_a_damaged_or_newer_database_turns_saving_off_and_is_left_alone(
     damage: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    store = Store(tmp_path)
-    ws = store.create()
-    for i in range(200):
-        ws.set_state({f"k{i}": "x" * 500})
+    store = filled_store(tmp_path)
     with sqlite3.connect(store.path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if damage == "newer":
             db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     if damage == "truncated":

@@ -13,7 +13,17 @@ from gradcam_core import load_image, load_model
 from gradcam_core.boxscore import box_scores
 from gradcam_core.cam import compute_cam
 from gradcam_core.regions import Box
-from tests.browser import ARGS, CHROMIUM, choose, require_browser, screenshot, settle, streamlit_server, watched_page
+from tests.browser import (
+    ARGS,
+    CHROMIUM,
+    choose,
+    require_browser,
+    screenshot,
+    settle,
+    streamlit_server,
+    upload_on_explain,
+    watched_page,
+)
 from tests.test_browser import CROPPER
 
 pytestmark = pytest.mark.browser
@@ -28,12 +38,7 @@ def test_an_object_box_scores_a_classes_grid_on_a_real_photo(tmp_path: Path, sho
     with streamlit_server(tmp_path / "streamlit.log") as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page, external, errors = watched_page(browser, height=1300)
-        page.goto(f"{base}/Explain")
-        expect(page.get_by_text("Raw map at the layer")).to_be_visible(timeout=90_000)
-        settle(page)
-        side = page.locator('[data-testid="stSidebar"]')
-        uploader = side.locator('[data-testid="stFileUploader"]', has_text="Or upload images")
-        uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+        upload_on_explain(page, base, photo)
         expect(page.get_by_text("Original (225×225)")).to_be_visible(timeout=60_000)
         settle(page)
 

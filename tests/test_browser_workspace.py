@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, require_browser, screenshot, settle, streamlit_server, watched_page
+from tests.browser import (
+    ARGS,
+    CHROMIUM,
+    require_browser,
+    screenshot,
+    settle,
+    streamlit_server,
+    upload_on_explain,
+    watched_page,
+)
 from tests.test_browser import CropPage, near
 from workspaces import Store
 
@@ -23,12 +32,7 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
     with streamlit_server(tmp_path / "streamlit.log", data) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page, external, errors = watched_page(browser, height=1300)
-        page.goto(f"{base}/Explain")
-        expect(page.get_by_text("Raw map at the layer")).to_be_visible(timeout=90_000)
-        settle(page)
-        side = page.locator('[data-testid="stSidebar"]')
-        uploader = side.locator('[data-testid="stFileUploader"]', has_text="Or upload images")
-        uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+        upload_on_explain(page, base, photo)
         # The page explains the upload once its caption names it (the uploader lists the file before that).
         caption = page.locator('[data-testid="stCaptionContainer"]', has_text=f"{photo.name} · ")
         expect(caption.first).to_be_visible(timeout=60_000)

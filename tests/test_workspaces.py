@@ -162,14 +162,20 @@ def test_an_older_database_is_migrated_and_a_newer_one_refused(tmp_path: Path) -
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_a_damaged_database_is_reported_and_left_alone(tmp_path: Path, damage: str) -> None:
-    store = Store(tmp_path)
+def filled_store(root: Path) -> Store:
+    """A store with a workspace of some 100 KB of state, all of it in the database file (the WAL checkpointed)."""
+    store = Store(root)
     ws = store.create()
     for i in range(200):
         ws.set_state({f"k{i}": "x" * 500})
     with sqlite3.connect(store.path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return store
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_database_is_reported_and_left_alone(tmp_path: Path, damage: str) -> None:
+    store = filled_store(tmp_path)
     data = store.path.read_bytes()
     store.path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a database" * 100)
     damaged = store.path.read_bytes()
