@@ -1,8 +1,10 @@
 """This session's workspace: its work saved as it happens, restored from the link, shared read-only.
 
 The link's ``ws`` parameter names the workspace (``workspaces.Store``); a reload or another tab with
-the same link restores the images, the chosen image, the crops and object boxes, the settings and
-the board. ``board`` names a board shared read-only: it is shown, and can be downloaded, but not
+the same link restores the images, the chosen image, the crops and object boxes, the settings,
+the uploaded models and the board. Each session saves only what it changed, one key per item, and
+reads the board back when another tab changed it, so two tabs on one workspace add to each other's
+work. ``board`` names a board shared read-only: it is shown, and can be downloaded, but not
 changed. A workspace is made at the first change worth keeping. When the database cannot be used
 (damaged, newer app, disk full) the app goes on without saving and says why.
 """
