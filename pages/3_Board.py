@@ -9,8 +9,10 @@ from workspaces import StorageError
 page_setup.page_setup("Board")
 st.title("Board")
 share.show_warnings()
-viewer = workspace.shared()
+viewer = workspace.shared() if workspace.viewing_shared() else None
 if viewer is not None:  # a board shared read-only: shown and downloadable, never changed
+    if workspace.handle() is not None:
+        st.button("Show your own board", on_click=workspace.show_board, args=(workspace.OWN,))
     try:
         shared = workspace.shared_board(viewer)
     except StorageError as exc:
@@ -21,6 +23,8 @@ if viewer is not None:  # a board shared read-only: shown and downloadable, neve
     if title:
         st.subheader(plain_text(title))
 else:
+    if workspace.shared() is not None:
+        st.button("Show the board shared with you", on_click=workspace.show_board, args=(workspace.SHARED,))
     panels, title, notes = board.panels(), st.session_state.get(state.TITLE, ""), state.notes()
 if not panels:
     st.info("The board is empty. Pin heat-maps from **Explain** or **Crop & compare**.")
@@ -70,6 +74,7 @@ for n, group in enumerate(shown):
         st.session_state[note_key] = notes.get(uid, "")
         st.text_area(
             "Note", key=note_key, height=68, max_chars=5000, placeholder="What this panel shows (printed in reports)",
+            help="Saved when you click elsewhere or press Ctrl+Enter.",
             on_change=lambda uid=uid, key=note_key: workspace.set_note(uid, st.session_state[key]),
         )  # fmt: skip
         with st.expander("Score against an object box"):
@@ -81,17 +86,19 @@ for n, group in enumerate(shown):
 
 # Each file is made when its button is clicked (on its own thread, from this run's values): drawing 20 panels
 # into a report, a ZIP and a sheet took 3.5 s, which every rerun of this page (a note, a setting) paid.
-captions, shown_notes = [p.caption() for p in panels], dict(notes)
+# The title and notes are read as saved when the button is clicked: one typed just before the click (saved as the
+# field loses the focus) is in the file, although this run drew the button.
+captions, texts = [p.caption() for p in panels], workspace.ReportText(viewer or workspace.handle(), title, dict(notes))
 downloads = st.columns(3)
 downloads[0].download_button(
     "Download report (HTML)",
-    lambda: report.html_report(panels, alpha, cmap, vmax, title=title or "Grad-CAM board", notes=shown_notes),
+    lambda: report.html_report(panels, alpha, cmap, vmax, title=texts.title() or "Grad-CAM board", notes=texts.notes()),
     file_name="gradcam_report.html",
     mime="text/html",
     on_click="ignore",  # a download changes nothing: no rerun, so the other buttons' files stay valid
 )
 downloads[1].download_button(
-    "Download data (ZIP)", lambda: report.zip_bytes(panels, alpha, cmap, vmax, title, shown_notes),
+    "Download data (ZIP)", lambda: report.zip_bytes(panels, alpha, cmap, vmax, texts.title(), texts.notes()),
     file_name="gradcam_data.zip", mime="application/zip", on_click="ignore",
 )  # fmt: skip
 downloads[2].download_button(

@@ -339,3 +339,30 @@ def test_a_workspace_saved_whole_by_the_earlier_app_is_restored_and_stored_item_
     assert at.session_state[state.CROP][cross.key] == (4, 4, 100, 100)
     saved = ws.state()
     assert "images" not in saved and "crops" not in saved and saved[f"crops/{cross.key}"] == [4, 4, 100, 100]
+
+
+def test_a_board_link_with_the_owners_own_id_is_read_only_too() -> None:
+    _owner, token = build()
+    viewer = reopen(workspace.SHARED, token)
+    assert "read-only" in " ".join(i.value for i in viewer.info) and len(viewer.image) == 2
+    assert not viewer.button and not viewer.text_input and state.WORKSPACE not in viewer.session_state
+
+
+def test_a_viewer_who_pins_has_a_board_of_their_own_beside_the_shared_one() -> None:
+    at, token = build()
+    share = at.session_state[state.WORKSPACE].share()
+    viewer = reopen(workspace.SHARED, share, "pages/1_Explain.py")
+    pick_sample(viewer, "cross.png")
+    button(viewer, "Pin to board").click().run()
+    assert ok(viewer).session_state[state.WORKSPACE].token not in (token, share)
+    viewer.switch_page("pages/3_Board.py").run()  # the navigation drops the link's board: their own board
+    viewer.query_params.pop(workspace.SHARED, None)
+    viewer.run()
+    assert [p.image_name for p in ok(viewer).session_state[state.BOARD]] == ["cross.png"] and len(viewer.image) == 1
+    button(viewer, "Show the board shared with you").click().run()
+    assert len(ok(viewer).image) == 2 and "read-only" in " ".join(i.value for i in viewer.info)
+    button(viewer, "Show your own board").click().run()
+    assert len(ok(viewer).image) == 1
+    assert [r.record["image_name"] for r in at.session_state[state.WORKSPACE].panels()] == [
+        "star.png", "two_shapes_circle_triangle.png",
+    ]  # fmt: skip

@@ -27,12 +27,12 @@ def read_link() -> None:
         if model in list_models():
             state.remember(state.W_MODEL, model)
         else:
-            state.link_warnings().append(f"the link's model '{model}' is not available here")
+            reject(f"the link's model '{model}' is not available here")
     if (method := query.get("method")) is not None:
         if method in METHODS:
             state.remember(state.W_METHOD, method)
         else:
-            state.link_warnings().append(f"the link's method '{method}' is unknown")
+            reject(f"the link's method '{method}' is unknown")
     if (sample := query.get("sample")) is not None:
         if sample in images.samples():
             if model is None:  # the link leaves the model to the sample: the one it was made for
@@ -40,7 +40,7 @@ def read_link() -> None:
             else:
                 images.add(images.load_sample(sample))
         else:
-            state.link_warnings().append(f"the link's sample '{sample}' is not a bundled sample")
+            reject(f"the link's sample '{sample}' is not a bundled sample")
     st.session_state[state.LINK_PENDING] = {k: query[k] for k in ("layer", "class") if k in query}
 
 
@@ -50,14 +50,19 @@ def pending(name: str) -> str | None:
 
 
 def reject(message: str) -> None:
-    """Record a link value that could not be used."""
-    state.link_warnings().append(message)
+    """Record a link value that could not be used (the default is used instead)."""
+    state.link_warnings().append(f"{message}; using the default instead.")
+
+
+def note(message: str) -> None:
+    """Record what the link's workspace or board could not give (a whole sentence, shown as it is)."""
+    state.link_warnings().append(message if message.endswith(".") else f"{message}.")
 
 
 def show_warnings() -> None:
     """Show (once) what the opening link asked for but could not get."""
     for message in st.session_state.pop(state.LINK_WARNINGS, []):
-        st.warning(f"Link: {plain_text(message)}; using the default instead.")
+        st.warning(f"Link: {plain_text(message)}")
 
 
 def write_link(**values: str | None) -> None:

@@ -23,7 +23,7 @@ import streamlit as st
 from PIL import Image
 
 from gradcam_core import Box, ImageError
-from ui import images, state, storage
+from ui import images, share, state, storage
 from ui.board import Panel
 from ui.images import ImageEntry
 from ui.report import png_bytes
@@ -42,6 +42,21 @@ def handle() -> Handle | None:
 def shared() -> Handle | None:
     """The read-only board this session opened through a ``board`` link, if any."""
     return st.session_state.get(state.SHARED_BOARD)
+
+
+def viewing_shared() -> bool:
+    """Whether the Board shows the shared board (its link is open, or this session has no board of its own)."""
+    viewer = shared()
+    return viewer is not None and (st.query_params.get(SHARED) == viewer.token or handle() is None)
+
+
+def show_board(which: str) -> None:
+    """Switch the Board between the shared board (``SHARED``) and this session's own (``OWN``)."""
+    viewer = shared()
+    if which == SHARED and viewer is not None:
+        st.query_params[SHARED] = viewer.token
+    else:
+        st.query_params.pop(SHARED, None)
 
 
 def attach() -> None:
@@ -66,12 +81,15 @@ def _open(store: Store) -> None:
     for param in (SHARED, OWN):
         if (token := query.get(param)) is None:
             continue
+        what = "the shared board" if param == SHARED else "the workspace"
         try:
             found = store.open(token)
         except StorageError as exc:
-            state.link_warnings().append(str(exc))
+            share.note(f"{what} could not be opened: {exc}")
             st.query_params.pop(param, None)
             continue
+        if param == SHARED and found.writable:  # a board link is read-only, even with the owner's own id in it
+            found = dataclasses.replace(found, writable=False)
         if not found.writable:
             st.session_state[state.SHARED_BOARD] = found
             if param == OWN:  # a share id pasted as the workspace: it stays read-only
@@ -111,7 +129,7 @@ def _restore(ws: Handle) -> None:
             ws.set_state({**flat, **{k: None for k in saved if k not in flat}})
             saved = flat
     except StorageError as exc:
-        state.link_warnings().append(f"this workspace could not be read back: {exc}")
+        share.note(f"this workspace could not be read back: {exc}")
         return
     digests = st.session_state.setdefault(state.WS_DIGESTS, {})
     listed = sorted(_group(saved, "images").items(), key=lambda item: (item[1].get("order", 0), item[0]))
@@ -119,7 +137,7 @@ def _restore(ws: Handle) -> None:
         try:
             restored = image_of(ws, entry)
         except (StorageError, ImageError, KeyError) as exc:
-            state.link_warnings().append(f"image {plain_text(str(entry.get('name')))} could not be restored: {exc}")
+            share.note(f"image {entry.get('name')} could not be restored: {exc}")
             continue
         images.add(restored, make_current=False)
         if "digest" in entry:  # an upload: the next save lists it again
@@ -193,6 +211,35 @@ def _refresh(ws: Handle) -> None:
     notes.clear()
     notes.update({r.uid: r.note for r in rows})
     st.session_state[state.WS_PANELS] = key
+
+
+@dataclass(frozen=True)
+class ReportText:
+    """A board's title and notes as saved at the moment they are asked for (from a download's own thread).
+
+    Attributes:
+        ws: the workspace or shared board they are read from (``None``: this session only keeps them).
+        shown_title: the title this run showed, used when there is nothing to read.
+        shown_notes: the notes this run showed, likewise.
+    """
+
+    ws: Handle | None
+    shown_title: str
+    shown_notes: dict[str, str]
+
+    def title(self) -> str:
+        """The saved title."""
+        try:
+            return self.shown_title if self.ws is None else self.ws.title()
+        except StorageError:
+            return self.shown_title
+
+    def notes(self) -> dict[str, str]:
+        """The saved notes, by panel uid."""
+        try:
+            return self.shown_notes if self.ws is None else {r.uid: r.note for r in self.ws.panels()}
+        except StorageError:
+            return self.shown_notes
 
 
 @dataclass(frozen=True)

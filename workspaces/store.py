@@ -165,9 +165,7 @@ class Store:
             WorkspaceNotFoundError: ``token`` is malformed, unknown, or its workspace expired (nothing is created).
         """
         if not is_workspace_id(token):
-            raise WorkspaceNotFoundError(
-                "this link's workspace id is not one this app makes: check that the link is complete"
-            )
+            raise WorkspaceNotFoundError("its id is not one this app makes: check that the link is complete")
         assert isinstance(token, str)
         with self._connect() as db:
             row = db.execute(
@@ -175,8 +173,8 @@ class Store:
             ).fetchone()
         if row is None or self._expired(row[2]):
             raise WorkspaceNotFoundError(
-                "no workspace has this link's id: it was mistyped, or it expired after "
-                f"{self.limits.expiry_days:g} days unused. Start again from the Home page."
+                "nothing has this id: it was mistyped, or it expired after "
+                f"{self.limits.expiry_days:g} days unused. Start again from the Home page"
             )
         return Handle(self, row[0], token, writable=bool(row[1]))
 
