@@ -80,6 +80,12 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         expect(page.get_by_text("2 panels · normalisation")).to_be_visible(timeout=60_000)
         settle(page)
         expect(page.get_by_role("button", name="Remove")).to_have_count(2)  # what the viewer must not have
+        # A title typed, not confirmed, then the download clicked at once: the file has the title on the screen.
+        page.get_by_role("textbox", name="Report title").fill("Elephants, cropped")
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Download report (HTML)").click()
+        assert "<h1>Elephants, cropped</h1>" in Path(download.value.path()).read_text()
+        settle(page)
         page.get_by_text("Share read-only").click()
         page.get_by_role("button", name="Make a read-only link").click()
         link = page.locator('[data-testid="stCode"]').inner_text(timeout=30_000).strip()
@@ -97,6 +103,7 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
             other.get_by_role("button", name="Download report (HTML)").click()
         report = Path(download.value.path()).read_text()
         assert report.count(f"{photo.name}") >= 2 and "Before → after" in report and own not in report
+        assert "<h1>Elephants, cropped</h1>" in report
         screenshot(other, shots / "13_board_shared.png")
         # The viewer's own Explain page is a fresh start: the owner's photo is not there.
         other.locator('[data-testid="stSidebarNav"] a', has_text="Explain").click()

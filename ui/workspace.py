@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import streamlit as st
@@ -227,8 +228,13 @@ class ReportText:
     shown_title: str
     shown_notes: dict[str, str]
 
+    #: How long a download waits before reading: a field left for the button sends its text as the click
+    #: happens, and the rerun that saves it starts within a few ms; the file must carry that text.
+    SETTLE_S: ClassVar[float] = 0.5
+
     def title(self) -> str:
-        """The saved title."""
+        """The saved title (read after :attr:`SETTLE_S`: call it first)."""
+        time.sleep(self.SETTLE_S)
         try:
             return self.shown_title if self.ws is None else self.ws.title()
         except StorageError:
