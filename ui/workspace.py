@@ -410,6 +410,16 @@ def snapshot() -> dict[str, Any]:
     return out
 
 
+def _worth_keeping(saved: dict[str, str]) -> bool:
+    """Whether a session with no workspace yet has done something to keep: more than look at the first sample.
+
+    A plain visit makes no workspace (a crawler would fill the database); a second image, a crop, a
+    setting chosen or a link's choices do. Uploads, pins and your models make one as they are saved.
+    """
+    shown = sum(k.startswith("images/") for k in saved)
+    return shown > 1 or any(not k.startswith("images/") and k != "current" for k in saved)
+
+
 def sync() -> None:
     """Save what this session changed since its last save (one transaction); a failure is shown, never raised.
 
@@ -420,7 +430,7 @@ def sync() -> None:
     saved = st.session_state.setdefault(state.WS_SAVED, {})
     changed = {k: json.loads(v) for k, v in now.items() if saved.get(k) != v}
     changed |= {k: None for k in saved if k not in now}  # removed here: deleted there
-    if not changed or (handle() is None and not state.images()):  # nothing worth a workspace yet
+    if not changed or (handle() is None and not _worth_keeping(now)):
         return
     try:
         ws = own()
