@@ -368,14 +368,19 @@ def test_a_viewer_who_pins_has_a_board_of_their_own_beside_the_shared_one() -> N
     ]  # fmt: skip
 
 
-def test_a_plain_visit_makes_no_workspace_and_the_first_choice_does() -> None:
-    store, _ = storage.store()
-    assert store is not None
-    with sqlite3.connect(store.path) as db:
-        before = db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0]
-    at = start("pages/1_Explain.py", model=None)  # a newcomer: the first photo, explained by the default model
-    assert at.session_state[state.IMAGES] and state.WORKSPACE not in at.run().session_state
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0] == before
-    pick_sample(at, "coffee (photo).png").run()  # a choice: from now on a reload keeps it
-    assert "ws" in ok(at).query_params and at.session_state[state.WORKSPACE]
+def test_a_plain_visit_makes_no_workspace_and_the_first_choice_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GRADCAM_DATA", str(tmp_path))  # a store of its own: no other test's workspaces in it
+    storage.store.clear()
+    try:
+        at = start("pages/1_Explain.py", model=None)  # a newcomer: the first photo, explained by the default model
+        assert at.session_state[state.IMAGES] and state.WORKSPACE not in at.run().session_state
+        with sqlite3.connect(tmp_path / "workspaces.sqlite3") as db:
+            assert db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0] == 0
+        pick_sample(at, "coffee (photo).png").run()  # a choice: from now on a reload keeps it
+        assert "ws" in ok(at).query_params and at.session_state[state.WORKSPACE]
+        with sqlite3.connect(tmp_path / "workspaces.sqlite3") as db:
+            assert db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0] == 1
+    finally:
+        storage.store.clear()
