@@ -96,7 +96,7 @@ if st.button("Pin to board", type="primary", key=f"{state.W_PIN}_explain"):
     if scored is not None and object_box is not None:
         panel = replace(panel, box_scores=scored.record(object_box))
     if workspace.pin(panel):
-        st.toast(f"Pinned {cats[cls]} to the board ({len(board.panels())} panels).")
+        st.toast(f"Pinned {cats[cls]} to the board ({board.counted(len(board.panels()))}).")
 
 st.subheader("Compare")
 grid_controls = st.columns([3, 2, 2])

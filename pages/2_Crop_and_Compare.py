@@ -81,7 +81,7 @@ for col, title, exp, shown_image, seen in (
         k = comparison.pair.index(shown_cls)
         panels[title] = board.make_panel(entry, exp, k, METHODS[settings.method].target_label(cats[shown_cls]))
         if st.button(f"Pin {title.lower()} to board", key=f"{state.W_PIN}_{title}") and workspace.pin(panels[title]):
-            st.toast(f"Pinned {title.lower()} ({len(board.panels())} panels on the board).")
+            st.toast(f"Pinned {title.lower()} ({board.counted(len(board.panels()))} on the board).")
 
 downloads = st.columns(2)
 downloads[0].download_button(

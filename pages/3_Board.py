@@ -53,7 +53,7 @@ if viewer is None:
 
 vmax = max(float(p.heat.max()) for p in panels) if norm == "shared" else None
 pictures = [board.render(p, alpha, cmap, vmax) for p in panels]
-st.caption(f"{len(panels)} panel{'s' if len(panels) != 1 else ''} · normalisation: {norm}")
+st.caption(f"{board.counted(len(panels))} · normalisation: {norm}")
 shown = board.groups(panels)  # a grid pinned as one panel is drawn as one sheet
 width = min(3, len(shown))  # as many columns as panels, up to 3: none is left empty
 columns = st.columns(width)

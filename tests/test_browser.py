@@ -85,7 +85,7 @@ def test_tag_crop_journey(tmp_path: Path, shots: Path) -> None:
         screenshot(page, shots / "04_crop_after.png")
 
         page.get_by_role("button", name="Pin before to board").click()
-        expect(page.get_by_text("Pinned before (1 panels on the board).")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Pinned before (1 panel on the board).")).to_be_visible(timeout=60_000)
         settle(page)
         page.get_by_role("button", name="Pin after to board").click()
         expect(page.get_by_text("Pinned after (2 panels on the board).")).to_be_visible(timeout=60_000)

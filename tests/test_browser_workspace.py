@@ -38,7 +38,7 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         expect(caption.first).to_be_visible(timeout=60_000)
         settle(page)
         page.get_by_role("button", name="Pin to board").click()
-        expect(page.get_by_text("to the board (1 panels)")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("to the board (1 panel)")).to_be_visible(timeout=60_000)
         assert "ws=" in page.url  # the workspace is in the link from the first change on
 
         # Crop & compare: two corners, then the middle, as a person drags them; the box drawn is the box used.
@@ -116,7 +116,7 @@ def test_a_board_survives_a_reload_and_is_shared_read_only(tmp_path: Path, shots
         expect(other.get_by_text("Raw map at the layer")).to_be_visible(timeout=90_000)
         settle(other)
         other.get_by_role("button", name="Pin to board").click()
-        expect(other.get_by_text("to the board (1 panels)")).to_be_visible(timeout=60_000)
+        expect(other.get_by_text("to the board (1 panel)")).to_be_visible(timeout=60_000)
         settle(other)
         viewer_ws = other.url.split("ws=")[1].split("&")[0]
         assert viewer_ws not in (own, share_id)

@@ -52,7 +52,8 @@ def acknowledged(page: Any, *panels: int) -> None:
     board's size (one of ``panels``: two tabs on one workspace may pin between each other's runs)."""
     try:
         page.wait_for_function(
-            "counts => window.__toasts.some(t => counts.some(c => t.includes(`to the board (${c} panels)`)))",
+            "counts => window.__toasts.some(t => counts.some(c =>"
+            " t.includes(`to the board (${c} panel${c === 1 ? '' : 's'})`)))",
             arg=list(panels),
             timeout=90_000,
         )

@@ -22,6 +22,11 @@ _THUMB = 512
 FONT_FILE = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
 
 
+def counted(n: int) -> str:
+    """``n`` panels in words: "1 panel", "3 panels"."""
+    return f"{n} panel{'' if n == 1 else 's'}"
+
+
 @functools.cache
 def caption_font(size: int = 13) -> ImageFont.FreeTypeFont:
     """The font of the board's captions."""
